@@ -1,0 +1,278 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/litehost/litehost/events"
+)
+
+// IdempotencyHeader is the request header that makes a write safe to retry.
+const IdempotencyHeader = "Idempotency-Key"
+
+const (
+	idempotencyTTL = 24 * time.Hour
+	// abandonAfter is how long an unfinished first request holds its key; after that a retry may
+	// run again (safe: the same key gives the same command ID, so events are not duplicated).
+	abandonAfter = 2 * time.Minute
+	// spoolAbove is the body size past which the body is hashed through a temp file, not memory.
+	spoolAbove = 1 << 20
+	maxKeyLen  = 255
+)
+
+type commandIDKey struct{}
+
+// WithCommandID returns a context whose writes use id as their command ID.
+func WithCommandID(ctx context.Context, id uuid.UUID) context.Context {
+	return context.WithValue(ctx, commandIDKey{}, id)
+}
+
+// CommandIDFrom returns the command ID set for this request (derived from its Idempotency-Key),
+// or a new random one: a request without a key is a new command every time.
+func CommandIDFrom(ctx context.Context) uuid.UUID {
+	if id, ok := ctx.Value(commandIDKey{}).(uuid.UUID); ok {
+		return id
+	}
+	return uuid.New()
+}
+
+// commandNamespace seeds command IDs derived from idempotency keys.
+var commandNamespace = uuid.MustParse("6f1f5c1e-3d2a-4f59-9f0e-8c2b9d4e7a10")
+
+// Idempotency replays the first answer to a write that repeats an Idempotency-Key.
+type Idempotency struct {
+	pool     *pgxpool.Pool
+	spoolDir string
+	logger   *slog.Logger
+	now      func() time.Time
+	render   func(*gin.Context)
+}
+
+// NewIdempotency returns the middleware's state; large bodies are spooled under spoolDir.
+// renderErrors writes the error envelope for errors a handler left in c.Errors: the answer must
+// be complete before it is stored, and the engine's error middleware only runs after this one.
+func NewIdempotency(pool *pgxpool.Pool, spoolDir string, logger *slog.Logger, now func() time.Time, renderErrors func(*gin.Context)) *Idempotency {
+	return &Idempotency{pool: pool, spoolDir: spoolDir, logger: logger, now: now, render: renderErrors}
+}
+
+// Middleware handles POST, PUT, PATCH and DELETE requests that carry an Idempotency-Key: the
+// same key with the same request replays the stored answer for 24 h; with a different request it
+// is refused with 422 IDEMPOTENCY_KEY_REUSED. It must run after authentication, because keys are
+// scoped to the caller.
+func (m *Idempotency) Middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		key := c.GetHeader(IdempotencyHeader)
+		switch c.Request.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			c.Next()
+			return
+		}
+		if key == "" {
+			c.Next()
+			return
+		}
+		if len(key) > maxKeyLen || !printable(key) {
+			_ = c.Error(BadRequest("INVALID_IDEMPOTENCY_KEY", "Idempotency-Key must be 1-255 printable ASCII characters"))
+			c.Abort()
+			return
+		}
+		if err := m.handle(c, key); err != nil {
+			_ = c.Error(err)
+			c.Abort()
+		}
+	}
+}
+
+func (m *Idempotency) handle(c *gin.Context, key string) error {
+	ctx := c.Request.Context()
+	scope := "anon:" + c.ClientIP()
+	if p, ok := events.PrincipalFrom(ctx); ok {
+		scope = "account:" + p.AccountID
+	}
+	hash, cleanup, err := m.hashBody(c)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	stored, err := m.claim(ctx, scope, key, hash)
+	if err != nil {
+		return err
+	}
+	if stored != nil {
+		return stored.replay(c, hash)
+	}
+	id := uuid.NewSHA1(commandNamespace, []byte(scope+"\x00"+key))
+	c.Request = c.Request.WithContext(WithCommandID(ctx, id))
+	rec := &recorder{ResponseWriter: c.Writer}
+	c.Writer = rec
+	c.Next()
+	if !rec.Written() && len(c.Errors) > 0 {
+		m.render(c)
+	}
+
+	// A failed answer is not kept: the client should be able to retry the same key. The context of
+	// the request may be cancelled by now, so the bookkeeping gets its own short deadline.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	status := rec.Status()
+	if status >= 500 || !rec.Written() {
+		_, err = m.pool.Exec(bctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key)
+	} else {
+		hdr, _ := json.Marshal(map[string]string{
+			"Content-Type": rec.Header().Get("Content-Type"),
+			"Location":     rec.Header().Get("Location"),
+		})
+		_, err = m.pool.Exec(bctx, `UPDATE idempotency_keys SET status = $3, headers = $4, body = $5
+			WHERE scope = $1 AND key = $2`, scope, key, status, hdr, rec.body.Bytes())
+	}
+	if err != nil {
+		m.logger.Error("store idempotent answer", "error", err)
+	}
+	return nil
+}
+
+type storedAnswer struct {
+	requestHash string
+	status      int
+	headers     map[string]string
+	body        []byte
+}
+
+// claim inserts the in-flight marker for (scope, key), or returns the answer already there.
+func (m *Idempotency) claim(ctx context.Context, scope, key, hash string) (*storedAnswer, error) {
+	now := m.now()
+	var s storedAnswer
+	var created time.Time
+	var hdr []byte
+	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT request_hash, status, headers, body, created_at FROM idempotency_keys
+			WHERE scope = $1 AND key = $2 FOR UPDATE`, scope, key).Scan(&s.requestHash, &s.status, &hdr, &s.body, &created)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		case now.Sub(created) > idempotencyTTL || s.status == 0 && now.Sub(created) > abandonAfter:
+			if _, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+		s = storedAnswer{}
+		_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4)`,
+			scope, key, hash, now)
+		return err
+	})
+	if err != nil {
+		var pgErr interface{ SQLState() string }
+		if errors.As(err, &pgErr) && pgErr.SQLState() == "23505" {
+			// Two first requests raced; the loser sees the winner in flight.
+			return &storedAnswer{requestHash: hash}, nil
+		}
+		return nil, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if s.requestHash == "" {
+		return nil, nil
+	}
+	if len(hdr) > 0 {
+		_ = json.Unmarshal(hdr, &s.headers)
+	}
+	return &s, nil
+}
+
+func (s *storedAnswer) replay(c *gin.Context, hash string) error {
+	if s.requestHash != hash {
+		return &HTTPError{Status: http.StatusUnprocessableEntity, Code: "IDEMPOTENCY_KEY_REUSED",
+			Message: "this Idempotency-Key was used with a different request; use a new key"}
+	}
+	if s.status == 0 {
+		return &HTTPError{Status: http.StatusConflict, Code: "IDEMPOTENCY_KEY_IN_USE",
+			Message: "a request with this Idempotency-Key is still being processed; retry shortly", RetryAfter: time.Second}
+	}
+	for k, v := range s.headers {
+		if v != "" {
+			c.Header(k, v)
+		}
+	}
+	c.Header("Idempotent-Replayed", "true")
+	c.Data(s.status, s.headers["Content-Type"], s.body)
+	c.Abort()
+	return nil
+}
+
+// hashBody fingerprints the request (method, path, content type, body) and rewinds the body for
+// the handler. Large bodies go through a temp file so an upload is never held in memory.
+func (m *Idempotency) hashBody(c *gin.Context) (string, func(), error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", c.Request.Method, c.Request.URL.Path, c.ContentType())
+	noop := func() {}
+	if c.Request.Body == nil {
+		return hex.EncodeToString(h.Sum(nil)), noop, nil
+	}
+	head, err := io.ReadAll(io.LimitReader(c.Request.Body, spoolAbove+1))
+	if err != nil {
+		return "", noop, BadRequest("BAD_REQUEST", "could not read the request body")
+	}
+	if len(head) <= spoolAbove {
+		h.Write(head)
+		c.Request.Body = io.NopCloser(bytes.NewReader(head))
+		return hex.EncodeToString(h.Sum(nil)), noop, nil
+	}
+	f, err := os.CreateTemp(m.spoolDir, "idem-*")
+	if err != nil {
+		return "", noop, fmt.Errorf("spool body: %w", err)
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	if _, err := io.Copy(io.MultiWriter(f, h), io.MultiReader(bytes.NewReader(head), c.Request.Body)); err != nil {
+		cleanup()
+		return "", noop, BadRequest("BAD_REQUEST", "could not read the request body")
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		cleanup()
+		return "", noop, fmt.Errorf("spool body: %w", err)
+	}
+	c.Request.Body = f
+	return hex.EncodeToString(h.Sum(nil)), cleanup, nil
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// recorder keeps a copy of the answer so it can be replayed.
+type recorder struct {
+	gin.ResponseWriter
+	body bytes.Buffer
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.body.Write(b)
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) WriteString(s string) (int, error) {
+	r.body.WriteString(s)
+	return r.ResponseWriter.WriteString(s)
+}
