@@ -1,8 +1,114 @@
 package events
 
+import "time"
+
+// Event types of account streams ("account-<uuid>"): a user's identity, plan, and sign-in sessions.
+const (
+	TypeAccountRegistered = "account.registered.v1"
+	TypePlanChanged       = "account.plan_changed.v1"
+	TypeSessionStarted    = "account.session_started.v1"
+	TypeSessionRefreshed  = "account.session_refreshed.v1"
+	TypeSessionRevoked    = "account.session_revoked.v1"
+)
+
+// PlanLimits are the quotas of a plan as they applied when the plan was granted. Events carry
+// them so that the read model and every consumer see the limits the account actually has without
+// consulting a tier table that may change later; -1 means unlimited.
+type PlanLimits struct {
+	MaxProjects         int   `json:"maxProjects"`
+	MaxStorageBytes     int64 `json:"maxStorageBytes"`
+	MaxFilesPerProject  int   `json:"maxFilesPerProject"`
+	MaxVisitorsPerMonth int   `json:"maxVisitorsPerMonth"`
+}
+
+// AccountRegistered is the creation of an account by its first sign-in. Exactly one of Email and
+// Phone is set (normalized: lowercase e-mail, E.164 phone).
+type AccountRegistered struct {
+	AccountID string     `json:"accountId"`
+	Email     string     `json:"email,omitempty"`
+	Phone     string     `json:"phone,omitempty"`
+	Plan      string     `json:"plan"`
+	Limits    PlanLimits `json:"limits"`
+	At        time.Time  `json:"at"`
+}
+
+// EventType implements Event.
+func (AccountRegistered) EventType() string { return TypeAccountRegistered }
+
+// PlanChanged moves an account to another plan (litehost admin set-plan).
+type PlanChanged struct {
+	AccountID    string     `json:"accountId"`
+	Plan         string     `json:"plan"`
+	PreviousPlan string     `json:"previousPlan"`
+	Limits       PlanLimits `json:"limits"`
+	At           time.Time  `json:"at"`
+}
+
+// EventType implements Event.
+func (PlanChanged) EventType() string { return TypePlanChanged }
+
+// SessionStarted is a sign-in: a new session with its first API key and refresh token. Keys and
+// tokens appear only as HMACs (secret.PurposeAPIKey / secret.PurposeRefresh), never in clear.
+type SessionStarted struct {
+	AccountID        string    `json:"accountId"`
+	SessionID        string    `json:"sessionId"`
+	KeyHash          string    `json:"keyHash"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+	RefreshHash      string    `json:"refreshHash"`
+	RefreshExpiresAt time.Time `json:"refreshExpiresAt"`
+	At               time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (SessionStarted) EventType() string { return TypeSessionStarted }
+
+// SessionRefreshed rotates a session's API key and refresh token: the previous key and refresh
+// token stop working, and presenting that refresh token again revokes the session.
+type SessionRefreshed struct {
+	AccountID           string    `json:"accountId"`
+	SessionID           string    `json:"sessionId"`
+	PreviousKeyHash     string    `json:"previousKeyHash"`
+	PreviousRefreshHash string    `json:"previousRefreshHash"`
+	KeyHash             string    `json:"keyHash"`
+	ExpiresAt           time.Time `json:"expiresAt"`
+	RefreshHash         string    `json:"refreshHash"`
+	RefreshExpiresAt    time.Time `json:"refreshExpiresAt"`
+	At                  time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (SessionRefreshed) EventType() string { return TypeSessionRefreshed }
+
+// Reasons a session ends.
+const (
+	RevokeReasonClient       = "client_revoked" // POST /v1/auth/revoke
+	RevokeReasonRefreshReuse = "refresh_reuse"  // an already-rotated refresh token came back: likely stolen
+)
+
+// SessionRevoked ends a session: its API key and refresh token stop working for good.
+type SessionRevoked struct {
+	AccountID string    `json:"accountId"`
+	SessionID string    `json:"sessionId"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (SessionRevoked) EventType() string { return TypeSessionRevoked }
+
 // decodeAccount decodes the events of account streams.
 func decodeAccount(eventType string, data []byte) (Event, error) {
 	switch eventType {
+	case TypeAccountRegistered:
+		return unmarshal[AccountRegistered](data)
+	case TypePlanChanged:
+		return unmarshal[PlanChanged](data)
+	case TypeSessionStarted:
+		return unmarshal[SessionStarted](data)
+	case TypeSessionRefreshed:
+		return unmarshal[SessionRefreshed](data)
+	case TypeSessionRevoked:
+		return unmarshal[SessionRevoked](data)
 	}
 	return nil, ErrUnknownType
 }
