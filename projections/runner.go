@@ -1,0 +1,480 @@
+// Package projections builds the PostgreSQL read models from the event log: a Watermill
+// Subscriber over the event store's global subscription, a ProjectionTx middleware that applies
+// each event and advances the projector's checkpoint in one transaction, a Runner hosting one
+// cqrs.EventGroupProcessor group per projector, read-your-writes waits, status and metrics,
+// rebuilds, and the read-model schema migrations.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/cqrs"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/litehost/litehost/events"
+)
+
+// Projector is one read model: its persistent name (the checkpoint key: renaming it means a
+// rebuild), the tables it owns (truncated by a rebuild) and its event handlers, which write with
+// Tx(ctx).
+type Projector struct {
+	Name     string
+	Tables   []string
+	Handlers []cqrs.GroupEventHandler
+}
+
+// ErrWaitTimeout is returned by WaitFor when the projectors did not reach the position within
+// the Runner's WaitTimeout. The write is durable; only its read models are late.
+var ErrWaitTimeout = errors.New("projections: wait for read models timed out")
+
+// Defaults of the Runner's tunables.
+const (
+	DefaultWaitTimeout     = 5 * time.Second
+	DefaultPollInterval    = 50 * time.Millisecond
+	DefaultMaxRetries      = 3
+	DefaultRetryInterval   = 100 * time.Millisecond
+	DefaultMetricsInterval = 5 * time.Second
+)
+
+// Runner hosts the projectors in a Watermill router and tracks their progress.
+type Runner struct {
+	// WaitTimeout bounds WaitFor (default DefaultWaitTimeout).
+	WaitTimeout time.Duration
+	// PollInterval is how often WaitFor re-reads the checkpoints table, so that progress made
+	// by another instance's runner releases waiters too (default DefaultPollInterval).
+	PollInterval time.Duration
+	// MaxRetries and RetryInterval configure the bounded Retry middleware: after that many
+	// failed retries the projector stops in state failed.
+	MaxRetries    int
+	RetryInterval time.Duration
+	// MetricsInterval is how often Run refreshes the lag gauges.
+	MetricsInterval time.Duration
+
+	pool       *pgxpool.Pool
+	store      events.Store
+	logger     *slog.Logger
+	projectors []Projector
+	interest   map[string]map[string]bool // projector → event types it handles
+	metrics    *metrics
+
+	mu      sync.Mutex
+	procs   map[string]*procState
+	changed chan struct{} // closed and replaced whenever a checkpoint advances or a state changes
+	started bool
+	running bool
+}
+
+type procState struct {
+	pos      events.Position
+	failed   bool
+	lastErr  string
+	dbFailed bool // another instance recorded a failure
+}
+
+// NewRunner returns a Runner for projectors. Call Run to start them; WaitFor and Status work
+// with or without Run (reading the checkpoints table).
+func NewRunner(pool *pgxpool.Pool, store events.Store, logger *slog.Logger, projectors ...Projector) *Runner {
+	r := &Runner{
+		pool:       pool,
+		store:      store,
+		logger:     logger,
+		projectors: projectors,
+		interest:   map[string]map[string]bool{},
+		metrics:    newMetrics(),
+		procs:      map[string]*procState{},
+		changed:    make(chan struct{}),
+	}
+	for _, p := range projectors {
+		types := map[string]bool{}
+		for _, h := range p.Handlers {
+			types[marshaler{}.Name(h.NewEvent())] = true
+		}
+		r.interest[p.Name] = types
+		r.procs[p.Name] = &procState{}
+	}
+	return r
+}
+
+var projectorName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// validate checks the projectors once at start: a bad one is a programming error in wiring.
+func validate(projectors []Projector) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, p := range projectors {
+		if !projectorName.MatchString(p.Name) {
+			errs = append(errs, fmt.Errorf("projector %q: name must be kebab-case", p.Name))
+		}
+		if seen[p.Name] {
+			errs = append(errs, fmt.Errorf("projector %q: duplicate name", p.Name))
+		}
+		seen[p.Name] = true
+		if len(p.Handlers) == 0 {
+			errs = append(errs, fmt.Errorf("projector %q: no handlers", p.Name))
+		}
+		for _, h := range p.Handlers {
+			if _, ok := h.NewEvent().(events.Event); !ok {
+				errs = append(errs, fmt.Errorf("projector %q: handler event %T is not an events.Event", p.Name, h.NewEvent()))
+			}
+		}
+		for _, t := range p.Tables {
+			if !tableName.MatchString(t) {
+				errs = append(errs, fmt.Errorf("projector %q: bad table name %q", p.Name, t))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$`)
+
+// Run applies events to the projectors until ctx ends. A projector that fails (its handler
+// keeps erroring after the bounded retries, or panics) stops in state failed without skipping
+// the event; the others keep running, and a restart retries it. Run returns nil after ctx ends
+// and an error if the router stops while ctx is live.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := validate(r.projectors); err != nil {
+		return fmt.Errorf("run projections: %w", err)
+	}
+	r.mu.Lock()
+	if r.started {
+		r.mu.Unlock()
+		return errors.New("run projections: runner already started")
+	}
+	r.started = true
+	r.mu.Unlock()
+
+	for _, p := range r.projectors {
+		// A (re)start retries a failed projector: that is how an operator resumes it after a fix.
+		if err := setState(ctx, r.pool, p.Name, StateRunning, ""); err != nil {
+			return fmt.Errorf("run projections: %w", err)
+		}
+	}
+	if err := r.refresh(ctx); err != nil {
+		return fmt.Errorf("run projections: %w", err)
+	}
+
+	wlogger := watermill.NewSlogLogger(r.logger)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlogger)
+	if err != nil {
+		return fmt.Errorf("run projections: %w", err)
+	}
+	retry := middleware.Retry{
+		MaxRetries:          orDefault(r.MaxRetries, DefaultMaxRetries),
+		InitialInterval:     orDefault(r.RetryInterval, DefaultRetryInterval),
+		MaxInterval:         10 * orDefault(r.RetryInterval, DefaultRetryInterval),
+		Multiplier:          2,
+		RandomizationFactor: 0.2,
+		ResetContextOnRetry: true,
+		Logger:              wlogger,
+	}
+	router.AddMiddleware(
+		r.stopOnFailure,
+		middleware.Recoverer,
+		retry.Middleware,
+		ProjectionTx{Pool: r.pool, Interested: r.interested, Advanced: r.advanced}.Middleware,
+	)
+	proc, err := cqrs.NewEventGroupProcessorWithConfig(router, cqrs.EventGroupProcessorConfig{
+		GenerateSubscribeTopic: func(p cqrs.EventGroupProcessorGenerateSubscribeTopicParams) (string, error) {
+			return p.EventGroupName, nil
+		},
+		SubscriberConstructor: func(p cqrs.EventGroupProcessorSubscriberConstructorParams) (message.Subscriber, error) {
+			s := NewSubscriber(r.pool, r.store, r.logger)
+			s.halted = r.failed
+			return s, nil
+		},
+		AckOnUnknownEvent: true,
+		Marshaler:         marshaler{},
+		Logger:            wlogger,
+	})
+	if err != nil {
+		return fmt.Errorf("run projections: %w", err)
+	}
+	for _, p := range r.projectors {
+		if err := proc.AddHandlersGroup(p.Name, p.Handlers...); err != nil {
+			return fmt.Errorf("run projections: %w", err)
+		}
+	}
+
+	r.setRunning(true)
+	defer r.setRunning(false)
+	mctx, stopMetrics := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.refreshMetrics(mctx) })
+	defer wg.Wait()
+	defer stopMetrics()
+
+	if err := router.Run(ctx); err != nil {
+		return fmt.Errorf("run projections: %w", err)
+	}
+	if ctx.Err() == nil {
+		return errors.New("run projections: router stopped while the context is live")
+	}
+	return nil
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (r *Runner) setRunning(b bool) {
+	r.mu.Lock()
+	r.running = b
+	r.notifyLocked()
+	r.mu.Unlock()
+}
+
+func (r *Runner) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// interested reports whether projector name has a handler for eventType.
+func (r *Runner) interested(name, eventType string) bool {
+	return r.interest[name][eventType]
+}
+
+// advanced records a committed checkpoint and wakes WaitFor callers.
+func (r *Runner) advanced(name string, pos events.Position, _ time.Time, applied bool) {
+	if applied {
+		r.metrics.applied.WithLabelValues(name).Inc()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.procs[name]
+	if !ok || pos.Compare(p.pos) <= 0 {
+		return
+	}
+	p.pos = pos
+	r.notifyLocked()
+}
+
+// failed reports whether projector name has stopped on a failure in this runner.
+func (r *Runner) failed(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.procs[name]
+	return ok && p.failed
+}
+
+// stopOnFailure is the outermost middleware: an error that survived Recoverer and Retry stops
+// the projector (the Subscriber sees the state on the Nack and stops delivering) instead of
+// skipping the event, which would silently corrupt the read model.
+func (r *Runner) stopOnFailure(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		produced, err := h(msg)
+		if err == nil || msg.Context().Err() != nil {
+			return produced, err // success, or shutdown: neither is the projector's failure
+		}
+		name := message.HandlerNameFromCtx(msg.Context())
+		r.logger.Error("projector failed; stopped until restart",
+			"projector", name, "error", err,
+			"event_type", msg.Metadata.Get(MetaName), "stream", msg.Metadata.Get(MetaStream),
+			"position", msg.Metadata.Get(MetaPosition))
+		r.metrics.failures.WithLabelValues(name).Inc()
+		r.metrics.failed.WithLabelValues(name).Set(1)
+		r.mu.Lock()
+		if p, ok := r.procs[name]; ok {
+			p.failed, p.lastErr = true, err.Error()
+		}
+		r.notifyLocked()
+		r.mu.Unlock()
+		if serr := setState(msg.Context(), r.pool, name, StateFailed, err.Error()); serr != nil {
+			r.logger.Error("record projector failure", "projector", name, "error", serr)
+		}
+		return produced, err
+	}
+}
+
+// refresh merges the checkpoints table into the in-memory positions: progress made by another
+// instance counts for WaitFor too.
+func (r *Runner) refresh(ctx context.Context) error {
+	names := make([]string, 0, len(r.projectors))
+	for _, p := range r.projectors {
+		names = append(names, p.Name)
+	}
+	const q = `SELECT name, commit_pos, prepare_pos, state FROM projection_checkpoints WHERE name = ANY($1)`
+	rows, err := r.pool.Query(ctx, q, names)
+	if err != nil {
+		return fmt.Errorf("read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	moved := false
+	for rows.Next() {
+		var (
+			name, state string
+			c, pr       int64
+		)
+		if err := rows.Scan(&name, &c, &pr, &state); err != nil {
+			return fmt.Errorf("read checkpoints: %w", err)
+		}
+		p := r.procs[name]
+		if pos := fromDB(c, pr); pos.Compare(p.pos) > 0 {
+			p.pos, moved = pos, true
+		}
+		if f := state == StateFailed; f != p.dbFailed {
+			p.dbFailed, moved = f, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read checkpoints: %w", err)
+	}
+	if moved {
+		r.notifyLocked()
+	}
+	return nil
+}
+
+// pending returns the projectors that have not reached pos (failed ones excluded: they are
+// reported unhealthy instead of holding every write for the full timeout) and the channel that
+// is closed at the next change.
+func (r *Runner) pending(pos events.Position) ([]string, <-chan struct{}, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var behind []string
+	for _, p := range r.projectors {
+		s := r.procs[p.Name]
+		if s.failed || s.dbFailed {
+			continue
+		}
+		if s.pos.Compare(pos) < 0 {
+			behind = append(behind, p.Name)
+		}
+	}
+	return behind, r.changed, r.running
+}
+
+// WaitFor returns once every projector that has not failed has applied the event at pos (or
+// passed it: projectors advance over events they have no handler for too). It wakes on this
+// runner's own commits and re-reads the checkpoints table every PollInterval, so progress made
+// by another instance also counts. It gives up after WaitTimeout with an error matching
+// ErrWaitTimeout, and returns ctx's error when ctx ends first.
+func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
+	if pos.IsZero() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, orDefault(r.WaitTimeout, DefaultWaitTimeout), ErrWaitTimeout)
+	defer cancel()
+	poll := time.NewTicker(orDefault(r.PollInterval, DefaultPollInterval))
+	defer poll.Stop()
+	behind, changed, running := r.pending(pos)
+	if len(behind) > 0 && !running {
+		// Nothing in this process will wake us: start from the table rather than a tick later.
+		if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("wait for %s: %w", pos, err)
+		}
+		behind, changed, _ = r.pending(pos)
+	}
+	for len(behind) > 0 {
+		select {
+		case <-changed:
+		case <-poll.C:
+			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("wait for %s: %w", pos, err)
+			}
+		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), ErrWaitTimeout) {
+				return fmt.Errorf("%w: %s not at %s", ErrWaitTimeout, strings.Join(behind, ", "), pos)
+			}
+			return ctx.Err()
+		}
+		behind, changed, _ = r.pending(pos)
+	}
+	return nil
+}
+
+// Status reports every projector of this runner: state (running, failed, or stopped when this
+// runner is not running it), checkpoint, last error and lag. It also refreshes the lag gauges.
+func (r *Runner) Status(ctx context.Context) ([]ProjectorStatus, error) {
+	stored, err := StatusFromDB(ctx, r.pool)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]ProjectorStatus{}
+	for _, s := range stored {
+		byName[s.Name] = s
+	}
+	out := make([]ProjectorStatus, 0, len(r.projectors))
+	r.mu.Lock()
+	for _, p := range r.projectors {
+		s, ok := byName[p.Name]
+		if !ok {
+			s = ProjectorStatus{Name: p.Name, Checkpoint: events.Start.String()}
+		}
+		ps := r.procs[p.Name]
+		switch {
+		case ps.failed:
+			s.State, s.LastError = StateFailed, ps.lastErr
+		case r.running:
+			s.State = StateRunning
+		default:
+			s.State = StateStopped
+		}
+		out = append(out, s)
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	if err := FillLag(ctx, r.store, time.Now(), out); err != nil {
+		return nil, err
+	}
+	for _, s := range out {
+		r.metrics.lagEvents.WithLabelValues(s.Name).Set(float64(s.LagEvents))
+		r.metrics.lagSeconds.WithLabelValues(s.Name).Set(s.LagSeconds)
+		r.metrics.failed.WithLabelValues(s.Name).Set(boolGauge(s.State == StateFailed))
+	}
+	return out, nil
+}
+
+// Healthy reports whether no projector of this runner has failed, with the failed names.
+func (r *Runner) Healthy() (bool, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var failed []string
+	for name, p := range r.procs {
+		if p.failed {
+			failed = append(failed, name)
+		}
+	}
+	slices.Sort(failed)
+	return len(failed) == 0, failed
+}
+
+func (r *Runner) refreshMetrics(ctx context.Context) {
+	t := time.NewTicker(orDefault(r.MetricsInterval, DefaultMetricsInterval))
+	defer t.Stop()
+	for {
+		if _, err := r.Status(ctx); err != nil && ctx.Err() == nil {
+			r.logger.Warn("refresh projector metrics", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
