@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/pgstore"
+	"github.com/litehost/litehost/events/secret"
+	"github.com/litehost/litehost/projections"
+)
+
+// version is the API version reported by GET /v1.
+const version = "1.0.0"
+
+// app is the composition root: every long-lived dependency, built once by openApp.
+type app struct {
+	cfg     Config
+	logger  *slog.Logger
+	pool    *pgxpool.Pool
+	store   events.Store
+	head    headReader
+	keyring *secret.Keyring
+	runner  *projections.Runner
+	reg     *prometheus.Registry
+	now     func() time.Time
+	closers []func()
+}
+
+// headReader gives the newest position of the log, for projector lag.
+type headReader interface {
+	Head(ctx context.Context) (events.Position, error)
+}
+
+// openApp connects to PostgreSQL (creating the database if needed), opens the configured event
+// store and applies every migration set. Close releases what it opened.
+func openApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, logger: logger, now: func() time.Time { return time.Now().UTC() }}
+	kr, err := secret.New(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	a.keyring = kr
+	for _, dir := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, "tmp")} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	pool, err := openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	a.pool = pool
+	a.closers = append(a.closers, pool.Close)
+
+	switch cfg.EventStore {
+	case "postgres":
+		s := pgstore.New(pool, logger.With("component", "pgstore"))
+		if err := s.Migrate(ctx); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.store, a.head = s, s
+	default:
+		st, closeFn, err := openESDB(ctx, cfg, logger)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.closers = append(a.closers, closeFn)
+		a.store, a.head = st, st
+	}
+	if err := migrateReadSide(ctx, pool); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.reg = prometheus.NewRegistry()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.runner = projections.NewRunner(pool, a.store, logger.With("component", "projections"), a.projectors()...)
+	a.runner.WaitTimeout = cfg.ConsistencyWait
+	a.reg.MustRegister(a.runner.Collectors()...)
+	return a, nil
+}
+
+// migrateReadSide applies the read-model and command-side migration sets.
+func migrateReadSide(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := projections.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	return commands.Migrate(ctx, pool)
+}
+
+// Close releases the app's connections, newest first.
+func (a *app) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// projectors lists every read model, in no particular order: each has its own checkpoint.
+func (a *app) projectors() []projections.Projector {
+	return nil
+}
+
+// serve runs the HTTP server, the projectors and the process managers until ctx ends, then
+// shuts them down within a bounded time.
+func (a *app) serve(ctx context.Context) error {
+	srv := &http.Server{
+		Addr:              a.cfg.HTTPAddr,
+		Handler:           a.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Minute, // uploads of up to LITEHOST_MAX_UPLOAD_MB on slow links
+		WriteTimeout:      10 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		a.logger.Info("listening", "addr", a.cfg.HTTPAddr)
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 15*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error { return a.runner.Run(gctx) })
+	for _, pm := range a.processManagers() {
+		g.Go(func() error { return pm(gctx) })
+	}
+	err := g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// processManagers are the background processes that react to events or time.
+func (a *app) processManagers() []func(context.Context) error {
+	return nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/litehost/litehost/projections"
+)
+
+// newRootCmd builds the command tree. getenv and the writers are injected so tests can run the
+// CLI in-process.
+func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "litehost",
+		Short:         "Litehost: static-site hosting on an event-sourced backend",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+
+	root.AddCommand(&cobra.Command{
+		Use:   "serve",
+		Short: "Run migrations, the projectors, the process managers and the HTTP API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withApp(cmd.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
+				a.logger.Info("starting litehost", a.cfg.logAttrs()...)
+				if a.cfg.Dev && getenv("LITEHOST_SECRET") == "" {
+					a.logger.Warn("LITEHOST_DEV=true without LITEHOST_SECRET: using the public development secret; never do this in production")
+				}
+				return a.serve(ctx)
+			})
+		},
+	})
+	root.AddCommand(&cobra.Command{
+		Use:   "migrate",
+		Short: "Create the database if needed and apply every migration, then exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withApp(cmd.Context(), getenv, stderr, func(context.Context, *app) error {
+				fmt.Fprintln(stdout, "migrations applied")
+				return nil
+			})
+		},
+	})
+	root.AddCommand(projectionsCmd(getenv, stdout, stderr))
+	root.AddCommand(adminCmd(getenv, stdout, stderr))
+	return root
+}
+
+func projectionsCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "projections", Short: "Inspect and rebuild the read models"}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show each projector's state, checkpoint and lag",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return withApp(c.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
+				sts, err := projections.StatusFromDB(ctx, a.pool)
+				if err != nil {
+					return err
+				}
+				if err := projections.FillLag(ctx, a.store, a.now(), sts); err != nil {
+					return err
+				}
+				if asJSON {
+					enc := json.NewEncoder(stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(sts)
+				}
+				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tSTATE\tCHECKPOINT\tLAG EVENTS\tLAG SECONDS\tLAST ERROR")
+				for _, s := range sts {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%s\n", s.Name, s.State, s.Checkpoint, s.LagEvents, s.LagSeconds, s.LastError)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	rebuild := &cobra.Command{
+		Use:   "rebuild [name...]",
+		Short: "Truncate read models and replay them from the event log (all when no name is given)",
+		Long: "Stop the servers first, or let them keep running: a rebuilt projector's checkpoint is\n" +
+			"reset in the same transaction as its tables, and running instances continue from it.",
+		RunE: func(c *cobra.Command, names []string) error {
+			return withApp(c.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
+				selected, err := selectProjectors(a.projectors(), names)
+				if err != nil {
+					return err
+				}
+				progress := func(done, total int) {}
+				if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+					bar := progressbar.Default(-1, "replaying events")
+					progress = func(done, total int) {
+						if total > 0 {
+							bar.ChangeMax(total)
+						}
+						_ = bar.Set(done)
+					}
+					defer bar.Finish()
+				}
+				if err := projections.Rebuild(ctx, a.pool, a.store, a.logger, progress, selected...); err != nil {
+					return err
+				}
+				for _, p := range selected {
+					fmt.Fprintln(stdout, "rebuilt", p.Name)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(status, rebuild)
+	return cmd
+}
+
+func selectProjectors(all []projections.Projector, names []string) ([]projections.Projector, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []projections.Projector
+	for _, n := range names {
+		found := false
+		for _, p := range all {
+			if p.Name == n {
+				out, found = append(out, p), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no projector named %q", n)
+		}
+	}
+	return out, nil
+}
+
+func adminCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "admin", Short: "Operator commands (they append events like any other command)"}
+	return cmd
+}

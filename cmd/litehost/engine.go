@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/litehost/litehost/docs"
+	"github.com/litehost/litehost/projections"
+)
+
+// handler is the whole HTTP surface: the API, and the hosted sites selected by Host header.
+// main and the tests both use it.
+func (a *app) handler() http.Handler {
+	return a.engine()
+}
+
+// engine builds the Gin engine of the API.
+func (a *app) engine() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	if err := e.SetTrustedProxies(a.cfg.TrustedProxies); err != nil {
+		// loadConfig validated the list; a failure here is a programming error.
+		panic("trusted proxies: " + err.Error())
+	}
+	metrics := newHTTPMetrics(a.reg)
+	e.Use(recovery(a.logger), metrics.middleware(), requestMetadata(), errorMiddleware(a.logger))
+	e.NoRoute(notFound)
+	e.NoMethod(methodNotAllowed)
+
+	e.GET("/health", a.health)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})))
+	v1 := e.Group("/v1")
+	v1.GET("", a.apiInfo)
+	v1.GET("/openapi.json", a.openAPI)
+	return e
+}
+
+// apiInfo answers GET /v1 (DESIGN §12: name, version, docs URL).
+func (a *app) apiInfo(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{
+		"name":    "Litehost Connect API",
+		"version": version,
+		"docs":    "/v1/openapi.json",
+	}})
+}
+
+// openAPI serves docs/openapi.yaml as JSON.
+func (a *app) openAPI(c *gin.Context) {
+	b, err := docs.OpenAPIJSON(c.Request.Context())
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
+}
+
+// health reports liveness, the database, the event store and every projector. It answers 503
+// when a dependency is down or a projector has failed, so a load balancer stops routing to it.
+func (a *app) health(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	status, code := "ok", http.StatusOK
+	checks := gin.H{}
+	if err := a.pool.Ping(ctx); err != nil {
+		checks["database"] = gin.H{"status": "down"}
+		status, code = "degraded", http.StatusServiceUnavailable
+	} else {
+		checks["database"] = gin.H{"status": "up"}
+	}
+	if _, err := a.head.Head(ctx); err != nil {
+		checks["eventStore"] = gin.H{"status": "down", "kind": a.cfg.EventStore}
+		status, code = "degraded", http.StatusServiceUnavailable
+	} else {
+		checks["eventStore"] = gin.H{"status": "up", "kind": a.cfg.EventStore}
+	}
+	sts, err := a.runner.Status(ctx)
+	if err != nil {
+		a.logger.Error("projector status", "error", err)
+	}
+	if sts == nil {
+		sts = []projections.ProjectorStatus{}
+	}
+	if ok, _ := a.runner.Healthy(); !ok || err != nil {
+		status, code = "degraded", http.StatusServiceUnavailable
+	}
+	c.JSON(code, gin.H{"status": "success", "data": gin.H{"status": status, "version": version,
+		"checks": checks, "projectors": sts}})
+}

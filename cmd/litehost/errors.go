@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/domain"
+	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/readapi"
+)
+
+// apiError is the status and machine code an error is answered with.
+type apiError struct {
+	status int
+	code   string
+}
+
+// ruleStatus gives every domain rule its status and code from the spec (§1.5) and DESIGN §12;
+// TestRuleStatusCoversEveryRule fails for a rule missing here.
+var ruleStatus = map[domain.Error]apiError{}
+
+// classify picks the status and code for err. Anything unrecognised is a server error whose
+// detail goes to the log only.
+func classify(err error) apiError {
+	var (
+		rule    domain.Error
+		invalid domain.Invalid
+		query   readapi.InvalidQuery
+		httpErr *commands.HTTPError
+	)
+	switch {
+	case errors.As(err, &httpErr):
+		return apiError{httpErr.Status, httpErr.Code}
+	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
+		return apiError{http.StatusNotFound, "NOT_FOUND"}
+	case errors.Is(err, commands.ErrConflict), errors.Is(err, events.ErrWrongExpectedVersion):
+		return apiError{http.StatusConflict, "CONFLICT"}
+	case errors.As(err, &invalid), errors.As(err, &query):
+		return apiError{http.StatusUnprocessableEntity, "VALIDATION_FAILED"}
+	case errors.As(err, &rule):
+		if e, ok := ruleStatus[rule]; ok {
+			return e
+		}
+	}
+	return apiError{http.StatusInternalServerError, "SERVER_ERROR"}
+}
+
+// errorBody builds the error envelope of spec §1.4 for err.
+func errorBody(err error, e apiError) gin.H {
+	body := gin.H{"status": "error", "code": e.code, "error": err.Error()}
+	var (
+		httpErr *commands.HTTPError
+		invalid domain.Invalid
+		query   readapi.InvalidQuery
+	)
+	switch {
+	case e.status >= 500:
+		body["error"] = "Something went wrong on our side. It is safe to retry."
+	case errors.As(err, &httpErr):
+		body["error"] = httpErr.Message
+		for k, v := range httpErr.Details {
+			body[k] = v
+		}
+		if httpErr.RetryAfter > 0 {
+			body["retryAfterSeconds"] = commands.RetrySeconds(httpErr.RetryAfter)
+		}
+	case errors.As(err, &invalid):
+		body["error"] = "The request has invalid fields."
+		body["fields"] = map[string]string(invalid)
+	case errors.As(err, &query):
+		body["error"] = "The query has invalid parameters."
+		body["fields"] = map[string]string(query)
+	case e.code == "NOT_FOUND":
+		body["error"] = "Not found."
+	}
+	if next, ok := nextSteps[e.code]; ok {
+		body["nextStep"] = next
+	}
+	return body
+}
+
+// nextSteps tells a client (often an agent) what to do after an error.
+var nextSteps = map[string]string{
+	"API_KEY_MISSING":       "Send Authorization: Bearer <apiKey>. Get a key with POST /v1/auth/otp/request, then /v1/auth/otp/verify.",
+	"API_KEY_INVALID":       "Sign in again with POST /v1/auth/otp/request to get a new key.",
+	"API_KEY_EXPIRED":       "Refresh with POST /v1/auth/refresh, or sign in again with POST /v1/auth/otp/request.",
+	"FREE_TIER_RESTRICTED":  "Upgrade to a paid plan (starter or higher) to use this endpoint.",
+	"RATE_LIMITED":          "Wait retryAfterSeconds before trying again.",
+	"OTP_EXPIRED":           "Request a new code with POST /v1/auth/otp/request.",
+	"OTP_TOO_MANY_ATTEMPTS": "The code was cancelled. Request a new one with POST /v1/auth/otp/request.",
+	"VALIDATION_FAILED":     "Fix the fields listed in fields and send the request again.",
+	"SERVER_ERROR":          "Retry the request; if it keeps failing, try again later.",
+}
+
+// renderErrors answers the first error a handler recorded with c.Error, unless something was
+// written already. 5xx are logged at Error with the detail; 4xx at Info.
+func renderErrors(logger *slog.Logger) func(c *gin.Context) {
+	return func(c *gin.Context) {
+		if len(c.Errors) == 0 || c.Writer.Written() {
+			return
+		}
+		err := c.Errors[0].Err
+		e := classify(err)
+		md := events.MetadataFrom(c.Request.Context())
+		if e.status >= 500 {
+			logger.Error("request failed", "error", err, "method", c.Request.Method, "path", c.FullPath(), "request_id", md.RequestID)
+		} else {
+			logger.Debug("request rejected", "code", e.code, "status", e.status, "path", c.FullPath(), "request_id", md.RequestID)
+		}
+		var httpErr *commands.HTTPError
+		if errors.As(err, &httpErr) {
+			for k, v := range httpErr.Headers() {
+				c.Writer.Header()[k] = v
+			}
+		}
+		if e.status == http.StatusUnauthorized {
+			c.Header("WWW-Authenticate", `Bearer realm="litehost"`)
+		}
+		c.AbortWithStatusJSON(e.status, errorBody(err, e))
+	}
+}
+
+// errorMiddleware renders handler errors once the chain has run.
+func errorMiddleware(logger *slog.Logger) gin.HandlerFunc {
+	render := renderErrors(logger)
+	return func(c *gin.Context) {
+		c.Next()
+		render(c)
+	}
+}
+
+// recovery turns a panic into the generic 500 envelope and logs it.
+func recovery(logger *slog.Logger) gin.HandlerFunc {
+	return gin.CustomRecoveryWithWriter(nil, func(c *gin.Context, v any) {
+		logger.Error("panic in handler", "panic", v, "path", c.FullPath())
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"status": "error", "code": "SERVER_ERROR",
+			"error": "Something went wrong on our side. It is safe to retry."})
+	})
+}
+
+// notFound and methodNotAllowed keep unknown routes inside the error envelope.
+func notFound(c *gin.Context) {
+	c.JSON(http.StatusNotFound, gin.H{"status": "error", "code": "NOT_FOUND",
+		"error": "No such endpoint: " + c.Request.Method + " " + c.Request.URL.Path + ". See GET /v1 for the API."})
+}
+
+func methodNotAllowed(c *gin.Context) {
+	c.JSON(http.StatusMethodNotAllowed, gin.H{"status": "error", "code": "METHOD_NOT_ALLOWED",
+		"error": "Method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path + "."})
+}

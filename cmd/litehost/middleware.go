@@ -1,0 +1,89 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/litehost/litehost/events"
+)
+
+// requestMetadata stamps every request with the metadata its events will carry (DESIGN §2):
+// request and correlation IDs (taken from the client when well-formed), the client IP as seen
+// through the trusted proxies, and the user agent. The actor starts anonymous; authentication
+// replaces it.
+func requestMetadata() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		reqID := c.GetHeader("X-Request-ID")
+		if !safeID(reqID) {
+			reqID = uuid.NewString()
+		}
+		corr := c.GetHeader("X-Correlation-ID")
+		if !safeID(corr) {
+			corr = reqID
+		}
+		ua := c.Request.UserAgent()
+		if len(ua) > 512 {
+			ua = ua[:512]
+		}
+		md := events.Metadata{
+			CorrelationID: corr,
+			Actor:         events.ActorAnonymous,
+			RequestID:     reqID,
+			ClientIP:      c.ClientIP(),
+			UserAgent:     ua,
+		}
+		c.Header("X-Request-ID", reqID)
+		c.Request = c.Request.WithContext(events.WithMetadata(c.Request.Context(), md))
+		c.Next()
+	}
+}
+
+func safeID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// httpMetrics counts requests and their latency by route (the pattern, never the raw path, so
+// the label set stays bounded).
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "litehost_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "litehost_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+func (m *httpMetrics) middleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
+		m.latency.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+	}
+}
