@@ -9,6 +9,8 @@ import (
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/domain"
+	"github.com/litehost/litehost/domain/project"
+	"github.com/litehost/litehost/domain/slug"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/readapi"
 )
@@ -21,7 +23,18 @@ type apiError struct {
 
 // ruleStatus gives every domain rule its status and code from the spec (§1.5) and DESIGN §12;
 // TestRuleStatusCoversEveryRule fails for a rule missing here.
-var ruleStatus = map[domain.Error]apiError{}
+var ruleStatus = map[domain.Error]apiError{
+	project.ErrNotFound:       {http.StatusNotFound, "NOT_FOUND"},
+	project.ErrFreeTier:       {http.StatusForbidden, "FREE_TIER_RESTRICTED"},
+	project.ErrArchived:       {http.StatusConflict, "PROJECT_ARCHIVED"},
+	project.ErrExpired:        {http.StatusConflict, "PROJECT_EXPIRED"},
+	project.ErrProjectLimit:   {http.StatusForbidden, "PROJECT_LIMIT_REACHED"},
+	project.ErrStorageLimit:   {http.StatusForbidden, "STORAGE_LIMIT_REACHED"},
+	project.ErrFileLimit:      {http.StatusForbidden, "FILE_LIMIT_REACHED"},
+	project.ErrAlreadyClaimed: {http.StatusConflict, "ALREADY_CLAIMED"},
+	project.ErrExists:         {http.StatusConflict, "CONFLICT"},
+	slug.ErrTaken:             {http.StatusConflict, "SLUG_TAKEN"},
+}
 
 // classify picks the status and code for err. Anything unrecognised is a server error whose
 // detail goes to the log only.
