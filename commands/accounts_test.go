@@ -1,0 +1,350 @@
+package commands_test
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/domain"
+	"github.com/litehost/litehost/domain/account"
+	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/pgstore"
+	"github.com/litehost/litehost/events/pgtest"
+	"github.com/litehost/litehost/events/secret"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type accountsFixture struct {
+	store *pgstore.Store
+	acc   *commands.Accounts
+	keys  *secret.Keyring
+	clock *clock
+}
+
+func newAccounts(t *testing.T) accountsFixture {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	store := pgstore.New(pool, slog.New(slog.DiscardHandler))
+	pgtest.Must(t, store.Migrate(t.Context()), "migrate event store")
+	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	pgtest.Must(t, err, "keyring")
+	c := &clock{t: time.Date(2026, 4, 9, 14, 23, 0, 0, time.UTC)}
+	return accountsFixture{store: store, acc: commands.NewAccounts(store, keys, c.now), keys: keys, clock: c}
+}
+
+var alice = commands.Identifier{Kind: commands.IdentifierEmail, Value: "alice@example.com"}
+
+func (f accountsFixture) stream(t *testing.T, name string) []events.RecordedEvent {
+	t.Helper()
+	recs, err := f.store.ReadStream(t.Context(), name, 0, 1000)
+	if errors.Is(err, events.ErrStreamNotFound) {
+		return nil
+	}
+	pgtest.Must(t, err, "read %s", name)
+	return recs
+}
+
+func types(recs []events.RecordedEvent) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Type)
+	}
+	return out
+}
+
+func TestSignInCreatesAccountThenSignsIntoIt(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	first, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "first sign-in")
+	if !first.AccountCreated || first.Email != "alice@example.com" || first.Position.IsZero() {
+		t.Errorf("first sign-in = %+v", first)
+	}
+	if !commands.ValidAPIKey(first.APIKey) {
+		t.Errorf("api key %q is not well-formed", first.APIKey)
+	}
+	if want := f.clock.now().Add(7 * 24 * time.Hour); !first.ExpiresAt.Equal(want) {
+		t.Errorf("expiresAt = %v, want %v", first.ExpiresAt, want)
+	}
+	if want := f.clock.now().Add(30 * 24 * time.Hour); !first.RefreshExpiresAt.Equal(want) {
+		t.Errorf("refreshExpiresAt = %v, want %v", first.RefreshExpiresAt, want)
+	}
+
+	second, err := f.acc.SignIn(ctx, uuid.New(), alice, false)
+	pgtest.Must(t, err, "second sign-in")
+	if second.AccountCreated || second.AccountID != first.AccountID || second.APIKey == first.APIKey || second.RefreshToken == first.RefreshToken {
+		t.Errorf("second sign-in = %+v, first %+v", second, first)
+	}
+
+	recs := f.stream(t, "account-"+first.AccountID)
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionStarted}
+	if diff := cmp.Diff(want, types(recs)); diff != "" {
+		t.Errorf("account stream (-want +got):\n%s", diff)
+	}
+	for _, r := range recs {
+		for _, clear := range []string{first.APIKey, second.APIKey, first.RefreshToken, second.RefreshToken} {
+			if strings.Contains(string(r.Data), clear) {
+				t.Errorf("event %s holds a credential in clear", r.Type)
+			}
+		}
+	}
+	ev, err := events.Decode(recs[1].Type, recs[1].Data)
+	pgtest.Must(t, err, "decode")
+	if got := ev.(events.SessionStarted).KeyHash; got != f.keys.Hash(secret.PurposeAPIKey, first.APIKey) {
+		t.Errorf("stored key hash %s is not the HMAC of the issued key", got)
+	}
+	claims := f.stream(t, "identity-"+f.keys.Hash(secret.PurposeIdentifier, "alice@example.com"))
+	if len(claims) != 1 || claims[0].Type != events.TypeIdentityClaimed {
+		t.Errorf("identity stream = %v", types(claims))
+	}
+}
+
+func TestSignInReplayReturnsTheSameKey(t *testing.T) {
+	f := newAccounts(t)
+	cmd := uuid.New()
+	first, err := f.acc.SignIn(t.Context(), cmd, alice, true)
+	pgtest.Must(t, err, "sign in")
+	again, err := f.acc.SignIn(t.Context(), cmd, alice, true)
+	pgtest.Must(t, err, "replay")
+	if diff := cmp.Diff(first, again); diff != "" {
+		t.Errorf("replay (-first +again):\n%s", diff)
+	}
+	if n := len(f.stream(t, "account-"+first.AccountID)); n != 2 {
+		t.Errorf("account stream has %d events after a replay, want 2", n)
+	}
+}
+
+func TestSignInWithoutAutoCreate(t *testing.T) {
+	f := newAccounts(t)
+	_, err := f.acc.SignIn(t.Context(), uuid.New(), alice, false)
+	if !errors.Is(err, commands.ErrSignupDisabled) {
+		t.Fatalf("err = %v, want ErrSignupDisabled", err)
+	}
+	if recs := f.stream(t, "identity-"+f.keys.Hash(secret.PurposeIdentifier, "alice@example.com")); len(recs) != 0 {
+		t.Errorf("refused sign-up wrote %v", types(recs))
+	}
+}
+
+func TestSignInRejectsBadIdentifier(t *testing.T) {
+	f := newAccounts(t)
+	for _, id := range []commands.Identifier{{Kind: "fax", Value: "1"}, {Kind: "email"}} {
+		var inv domain.Invalid
+		if _, err := f.acc.SignIn(t.Context(), uuid.New(), id, true); !errors.As(err, &inv) {
+			t.Errorf("SignIn(%+v) err = %v, want domain.Invalid", id, err)
+		}
+	}
+}
+
+func TestConcurrentFirstSignInsCreateOneAccount(t *testing.T) {
+	f := newAccounts(t)
+	phone := commands.Identifier{Kind: commands.IdentifierPhone, Value: "+14155550100"}
+	const n = 8
+	results := make([]commands.SignInResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i], errs[i] = f.acc.SignIn(t.Context(), uuid.New(), phone, true) })
+	}
+	wg.Wait()
+	created := 0
+	for i := range n {
+		pgtest.Must(t, errs[i], "sign-in %d", i)
+		if results[i].AccountID != results[0].AccountID {
+			t.Errorf("sign-in %d got account %s, another got %s", i, results[i].AccountID, results[0].AccountID)
+		}
+		if results[i].AccountCreated {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d sign-ins report a created account, want 1", created)
+	}
+	recs := f.stream(t, "account-"+results[0].AccountID)
+	if len(recs) != n+1 || recs[0].Type != events.TypeAccountRegistered {
+		t.Errorf("account stream = %v", types(recs))
+	}
+}
+
+func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	in, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in")
+	f.clock.advance(time.Hour)
+
+	cmd := uuid.New()
+	r1, err := f.acc.Refresh(ctx, cmd, in.RefreshToken)
+	pgtest.Must(t, err, "refresh")
+	if !commands.ValidAPIKey(r1.APIKey) || r1.APIKey == in.APIKey || r1.RefreshToken == in.RefreshToken || r1.AccountID != in.AccountID {
+		t.Errorf("refresh = %+v", r1)
+	}
+	if want := f.clock.now().Add(7 * 24 * time.Hour); !r1.ExpiresAt.Equal(want) {
+		t.Errorf("expiresAt = %v, want %v", r1.ExpiresAt, want)
+	}
+	again, err := f.acc.Refresh(ctx, cmd, in.RefreshToken)
+	pgtest.Must(t, err, "replayed refresh")
+	if diff := cmp.Diff(r1, again); diff != "" {
+		t.Errorf("replayed refresh (-first +again):\n%s", diff)
+	}
+
+	// The rotated-away token comes back: the session dies, also for the current token.
+	res, err := f.acc.Refresh(ctx, uuid.New(), in.RefreshToken)
+	if !errors.Is(err, account.ErrRefreshReused) || res.Position.IsZero() {
+		t.Fatalf("reuse = %+v, %v; want ErrRefreshReused with a position", res, err)
+	}
+	if _, err := f.acc.Refresh(ctx, uuid.New(), r1.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
+		t.Errorf("refresh after reuse: err = %v, want ErrRefreshInvalid", err)
+	}
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionRefreshed, events.TypeSessionRevoked}
+	recs := f.stream(t, "account-"+in.AccountID)
+	if diff := cmp.Diff(want, types(recs)); diff != "" {
+		t.Errorf("account stream (-want +got):\n%s", diff)
+	}
+	ev, _ := events.Decode(recs[3].Type, recs[3].Data)
+	if ev.(events.SessionRevoked).Reason != events.RevokeReasonRefreshReuse {
+		t.Errorf("revocation = %+v", ev)
+	}
+}
+
+func TestRefreshFailures(t *testing.T) {
+	f := newAccounts(t)
+	in, err := f.acc.SignIn(t.Context(), uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in")
+	unknownAccount := "lh_refresh_" + strings.Repeat("0", 31) + "1_" + strings.Repeat("a", 64)
+	tampered := in.RefreshToken[:len(in.RefreshToken)-1] + "0"
+	if tampered == in.RefreshToken {
+		tampered = in.RefreshToken[:len(in.RefreshToken)-1] + "1"
+	}
+	for name, tok := range map[string]string{
+		"empty": "", "not a token": "hello", "unknown account": unknownAccount, "tampered": tampered,
+		"api key": in.APIKey, "uppercase": strings.ToUpper(in.RefreshToken),
+	} {
+		if _, err := f.acc.Refresh(t.Context(), uuid.New(), tok); !errors.Is(err, account.ErrRefreshInvalid) {
+			t.Errorf("%s: err = %v, want ErrRefreshInvalid", name, err)
+		}
+	}
+	f.clock.advance(30 * 24 * time.Hour)
+	if _, err := f.acc.Refresh(t.Context(), uuid.New(), in.RefreshToken); !errors.Is(err, account.ErrRefreshExpired) {
+		t.Errorf("expired: err = %v, want ErrRefreshExpired", err)
+	}
+	if n := len(f.stream(t, "account-"+in.AccountID)); n != 2 {
+		t.Errorf("failed refreshes appended events: stream has %d", n)
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	a, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in a")
+	b, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in b")
+	sessions := sessionIDs(t, f, a.AccountID)
+
+	pos, err := f.acc.RevokeSession(ctx, uuid.New(), a.AccountID, sessions[0])
+	if err != nil || pos.IsZero() {
+		t.Fatalf("revoke session = %v, %v", pos, err)
+	}
+	if pos, err := f.acc.RevokeSession(ctx, uuid.New(), a.AccountID, sessions[0]); err != nil || !pos.IsZero() {
+		t.Errorf("second revoke = %v, %v; want no change", pos, err)
+	}
+	if _, err := f.acc.RevokeSession(ctx, uuid.New(), a.AccountID, uuid.NewString()); !errors.Is(err, commands.ErrNotFound) {
+		t.Errorf("unknown session: err = %v, want ErrNotFound", err)
+	}
+	if _, err := f.acc.Refresh(ctx, uuid.New(), a.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
+		t.Errorf("refresh of a revoked session: err = %v", err)
+	}
+
+	if _, err := f.acc.RevokeRefresh(ctx, uuid.New(), b.RefreshToken); err != nil {
+		t.Fatalf("revoke by refresh token: %v", err)
+	}
+	if _, err := f.acc.Refresh(ctx, uuid.New(), b.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
+		t.Errorf("refresh after revoke: err = %v", err)
+	}
+	if _, err := f.acc.RevokeRefresh(ctx, uuid.New(), "lh_refresh_nope"); !errors.Is(err, account.ErrRefreshInvalid) {
+		t.Errorf("malformed: err = %v", err)
+	}
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionStarted, events.TypeSessionRevoked, events.TypeSessionRevoked}
+	if diff := cmp.Diff(want, types(f.stream(t, "account-"+a.AccountID))); diff != "" {
+		t.Errorf("account stream (-want +got):\n%s", diff)
+	}
+}
+
+func sessionIDs(t *testing.T, f accountsFixture, accountID string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range f.stream(t, "account-"+accountID) {
+		if r.Type == events.TypeSessionStarted {
+			ev, err := events.Decode(r.Type, r.Data)
+			pgtest.Must(t, err, "decode")
+			out = append(out, ev.(events.SessionStarted).SessionID)
+		}
+	}
+	return out
+}
+
+func TestSetPlan(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	in, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in")
+
+	var inv domain.Invalid
+	if _, err := f.acc.SetPlan(ctx, alice, "agency"); !errors.As(err, &inv) {
+		t.Errorf("unknown tier: err = %v, want domain.Invalid", err)
+	}
+	if _, err := f.acc.SetPlan(ctx, commands.Identifier{Kind: "email", Value: "bob@example.com"}, "pro"); !errors.Is(err, commands.ErrNotFound) {
+		t.Errorf("unknown account: err = %v, want ErrNotFound", err)
+	}
+	pos, err := f.acc.SetPlan(ctx, alice, "pro")
+	if err != nil || pos.IsZero() {
+		t.Fatalf("set plan = %v, %v", pos, err)
+	}
+	if pos, err := f.acc.SetPlan(ctx, alice, "pro"); err != nil || !pos.IsZero() {
+		t.Errorf("same plan again = %v, %v; want no change", pos, err)
+	}
+	recs := f.stream(t, "account-"+in.AccountID)
+	last := recs[len(recs)-1]
+	if len(recs) != 3 || last.Type != events.TypePlanChanged {
+		t.Fatalf("account stream = %v", types(recs))
+	}
+	ev, _ := events.Decode(last.Type, last.Data)
+	pro, _ := account.Limits("pro")
+	if diff := cmp.Diff(events.PlanChanged{AccountID: in.AccountID, Plan: "pro", PreviousPlan: "free", Limits: pro, At: f.clock.now()}, ev); diff != "" {
+		t.Errorf("plan change (-want +got):\n%s", diff)
+	}
+	md, _ := events.ParseMetadata(last.Metadata)
+	if md.Actor != "system:admin" {
+		t.Errorf("actor = %q, want system:admin", md.Actor)
+	}
+}
+
+// TestSignInStampsMetadata checks that the request's metadata reaches the events.
+func TestSignInStampsMetadata(t *testing.T) {
+	f := newAccounts(t)
+	ctx := events.WithMetadata(t.Context(), events.Metadata{CorrelationID: "corr-1", RequestID: "req-1", ClientIP: "203.0.113.9"})
+	in, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in")
+	for _, r := range f.stream(t, "account-"+in.AccountID) {
+		md, _ := events.ParseMetadata(r.Metadata)
+		if md.CorrelationID != "corr-1" || md.ClientIP != "203.0.113.9" || md.Actor != events.ActorAnonymous {
+			t.Errorf("%s metadata = %+v", r.Type, md)
+		}
+	}
+}
