@@ -375,6 +375,23 @@ func testResendDiffers(t *testing.T, s events.Store) {
 		})
 	}
 	checkRecorded(t, stream, 0, batch, readStream(t, s, stream))
+
+	// The same batch at another place than the expectation points to is no resend.
+	t.Run("stored at another place", func(t *testing.T) {
+		stream := scope() + "-2"
+		mustAppend(t, s, stream, events.NoStream(), newEvents("storetest.before.v1", 1))
+		batch := newEvents("storetest.happened.v1", 2)
+		mustAppend(t, s, stream, events.Exact(0), batch)
+		for _, exp := range []events.Expected{events.NoStream(), events.Exact(1)} {
+			_, err := s.Append(t.Context(), stream, exp, batch)
+			if !errors.Is(err, events.ErrWrongExpectedVersion) {
+				t.Errorf("resend with %s: err = %v, want wrong expected version", exp, err)
+			}
+		}
+		if n := len(readStream(t, s, stream)); n != 3 {
+			t.Errorf("stream has %d events, want 3", n)
+		}
+	})
 }
 
 func testReadStreamRange(t *testing.T, s events.Store) {
