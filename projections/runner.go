@@ -145,6 +145,14 @@ var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$`)
 // the event; the others keep running, and a restart retries it. Run returns nil after ctx ends
 // and an error if the router stops while ctx is live.
 func (r *Runner) Run(ctx context.Context) error {
+	err := r.run(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil // cancelled while starting: a normal shutdown
+	}
+	return err
+}
+
+func (r *Runner) run(ctx context.Context) error {
 	if err := validate(r.projectors); err != nil {
 		return fmt.Errorf("run projections: %w", err)
 	}

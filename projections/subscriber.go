@@ -144,9 +144,8 @@ func (s *Subscriber) deliverAll(ctx context.Context, topic string, sub events.Su
 			if !ok {
 				return from, delivered, nil
 			}
-			if rec.Position.Compare(from) <= 0 {
-				continue // a resubscription that overlaps what was already acknowledged
-			}
+			// No position check here: ProjectionTx skips what the checkpoint already covers,
+			// under the row lock, which is the only place that can decide it race-free.
 			if err := s.deliver(ctx, topic, rec, out); err != nil {
 				return from, delivered, err
 			}
