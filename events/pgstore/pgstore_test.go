@@ -336,3 +336,34 @@ func TestReadRejectsBadArguments(t *testing.T) {
 		t.Error("ReadAll from an out-of-range position succeeded")
 	}
 }
+
+// A subscription whose database goes away ends and says why.
+func TestSubscriptionReportsFailure(t *testing.T) {
+	pool, err := pgxpool.New(t.Context(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatalf("pool: %v", err)
+	}
+	s := pgstore.New(pool, slog.New(slog.DiscardHandler))
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	s.SetPollInterval(50 * time.Millisecond)
+	sub := subscribe(t, s, events.Start)
+	e := event("t.a.v1")
+	mustAppend(t, s, "f-1", e)
+	if got := next(t, sub, 3*time.Second); got.ID != e.ID {
+		t.Fatalf("got %s, want %s", got.ID, e.ID)
+	}
+	pool.Close()
+	select {
+	case _, ok := <-sub.Events():
+		if ok {
+			t.Fatal("got an event after the pool closed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription did not end after its pool closed")
+	}
+	if sub.Err() == nil {
+		t.Error("Err = nil after a failure, want the read error")
+	}
+}
