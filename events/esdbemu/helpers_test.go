@@ -37,7 +37,9 @@ func start(t *testing.T, opts ...esdbemu.Option) (*esdbemu.Server, *esdb.Client)
 	return srv, c
 }
 
-func uniq(prefix string) string { return prefix + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12] }
+func uniq(prefix string) string {
+	return prefix + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+}
 
 func evData(typ string) esdb.EventData {
 	return esdb.EventData{EventID: uuid.New(), EventType: typ, ContentType: esdb.ContentTypeJson, Data: []byte(`{"k":"v"}`), Metadata: []byte(`{"m":1}`)}
