@@ -140,10 +140,7 @@ func (a *app) serve(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	g.Go(func() error { return a.runner.Run(gctx) })
-	for _, pm := range a.processManagers() {
-		g.Go(func() error { return pm(gctx) })
-	}
+	g.Go(func() error { return a.runBackground(gctx) })
 	err := g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
@@ -154,4 +151,19 @@ func (a *app) serve(ctx context.Context) error {
 // processManagers are the background processes that react to events or time.
 func (a *app) processManagers() []func(context.Context) error {
 	return nil
+}
+
+// runBackground runs the projectors and process managers (everything serve runs but the HTTP
+// listener) until ctx ends.
+func (a *app) runBackground(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.runner.Run(gctx) })
+	for _, pm := range a.processManagers() {
+		g.Go(func() error { return pm(gctx) })
+	}
+	err := g.Wait()
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		return nil
+	}
+	return err
 }

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/litehost/litehost/docs"
+	"github.com/litehost/litehost/events/pgtest"
+)
+
+// testEnv returns the environment of a test instance on its own database. extra overrides it.
+func testEnv(t *testing.T, dsn string, extra map[string]string) func(string) string {
+	env := map[string]string{
+		"LITEHOST_DATABASE_URL": dsn,
+		"LITEHOST_SECRET":       "test-secret-test-secret-test-secret-0123456789",
+		"LITEHOST_DATA_DIR":     t.TempDir(),
+		"LITEHOST_HTTP_ADDR":    "127.0.0.1:0",
+		"LOG_LEVEL":             "warn",
+	}
+	if v := os.Getenv("LITEHOST_TEST_EVENT_STORE"); v != "" {
+		env["LITEHOST_EVENT_STORE"] = v
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return func(k string) string { return env[k] }
+}
+
+// testServer is one Litehost instance over real HTTP on loopback, with its projectors and
+// process managers running, and a client that validates every exchange against openapi.yaml.
+type testServer struct {
+	t      *testing.T
+	app    *app
+	srv    *httptest.Server
+	router routers.Router
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServer starts an instance on dsn (a fresh database when dsn is empty).
+func startServer(t *testing.T, dsn string, extra map[string]string) *testServer {
+	t.Helper()
+	if dsn == "" {
+		dsn = pgtest.NewDatabase(t)
+	}
+	cfg, err := loadConfig(testEnv(t, dsn, extra))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatalf("open app: %v", err)
+	}
+	srv := httptest.NewServer(a.handler())
+	done := make(chan error, 1)
+	go func() { done <- a.runBackground(ctx) }()
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("background processes: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("background processes did not stop")
+		}
+		a.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	doc, err := docs.OpenAPI(t.Context())
+	if err != nil {
+		t.Fatalf("openapi: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: srv.URL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("openapi router: %v", err)
+	}
+	return &testServer{t: t, app: a, srv: srv, router: router, logs: logs}
+}
+
+// response is a finished exchange.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body into a generic map.
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, r.body)
+	}
+	return m
+}
+
+// data returns the "data" object of a success envelope.
+func (r response) data(t *testing.T) map[string]any {
+	t.Helper()
+	d, ok := r.json(t)["data"].(map[string]any)
+	if !ok {
+		t.Fatalf("no data object in %s", r.body)
+	}
+	return d
+}
+
+// code returns the "code" of an error envelope.
+func (r response) code(t *testing.T) string {
+	t.Helper()
+	c, _ := r.json(t)["code"].(string)
+	return c
+}
+
+type reqOpt func(*http.Request, *reqOpts)
+
+type reqOpts struct{ skipRequestValidation bool }
+
+func bearer(key string) reqOpt {
+	return func(r *http.Request, _ *reqOpts) { r.Header.Set("Authorization", "Bearer "+key) }
+}
+
+func header(k, v string) reqOpt {
+	return func(r *http.Request, _ *reqOpts) { r.Header.Set(k, v) }
+}
+
+// malformed marks a request that breaks the contract on purpose; only its answer is checked.
+func malformed() reqOpt { return func(_ *http.Request, o *reqOpts) { o.skipRequestValidation = true } }
+
+// do sends a request; body may be nil, a string (sent raw as JSON) or any value (marshalled).
+// The request (unless malformed) and the response are validated against the OpenAPI document.
+func (s *testServer) do(method, path string, body any, opts ...reqOpt) response {
+	s.t.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			s.t.Fatalf("marshal: %v", err)
+		}
+	}
+	req, err := http.NewRequest(method, s.srv.URL+path, bytes.NewReader(raw))
+	if err != nil {
+		s.t.Fatalf("request: %v", err)
+	}
+	if raw != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	var o reqOpts
+	for _, opt := range opts {
+		opt(req, &o)
+	}
+	return s.send(req, raw, o)
+}
+
+func (s *testServer) send(req *http.Request, raw []byte, o reqOpts) response {
+	s.t.Helper()
+	ctx := s.t.Context()
+	route, params, routeErr := s.router.FindRoute(req)
+	input := &openapi3filter.RequestValidationInput{
+		Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	}
+	if routeErr == nil && !o.skipRequestValidation {
+		vreq := req.Clone(ctx)
+		vreq.Body = io.NopCloser(bytes.NewReader(raw))
+		input.Request = vreq
+		if err := openapi3filter.ValidateRequest(ctx, input); err != nil {
+			s.t.Errorf("%s %s: request breaks the OpenAPI contract: %v", req.Method, req.URL.Path, err)
+		}
+		input.Request = req
+	}
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("read body: %v", err)
+	}
+	r := response{status: resp.StatusCode, header: resp.Header, body: b}
+	if routeErr != nil {
+		// Unknown routes and methods are not in the contract; their envelope is checked here.
+		if !strings.Contains(string(b), `"status":"error"`) {
+			s.t.Errorf("%s %s: %d without the error envelope: %s", req.Method, req.URL.Path, r.status, b)
+		}
+		return r
+	}
+	out := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: input, Status: resp.StatusCode, Header: resp.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	}
+	out.SetBodyBytes(b)
+	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		s.t.Errorf("%s %s → %d: response breaks the OpenAPI contract: %v\nbody: %s", req.Method, req.URL.Path, r.status, err, b)
+	}
+	return r
+}
