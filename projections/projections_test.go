@@ -85,7 +85,7 @@ type env struct {
 	logger *slog.Logger
 }
 
-func newEnv(t *testing.T) env {
+func newEnv(t testing.TB) env {
 	t.Helper()
 	pool := pgtest.NewPool(t)
 	logger := slog.New(slog.DiscardHandler)
@@ -99,7 +99,7 @@ func newEnv(t *testing.T) env {
 }
 
 // appendEvs appends evs to stream and returns the position of the last.
-func (e env) appendEvs(t *testing.T, stream string, evs ...events.Event) events.Position {
+func (e env) appendEvs(t testing.TB, stream string, evs ...events.Event) events.Position {
 	t.Helper()
 	data := make([]events.EventData, len(evs))
 	for i, ev := range evs {
@@ -634,5 +634,64 @@ func waitRunning(t *testing.T, r *Runner) {
 			t.Fatal("runner did not start")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dropStore ends its first subscription with an error after three events, as a lost
+// connection would; later subscriptions are the store's own.
+type dropStore struct {
+	*pgstore.Store
+	subscriptions atomic.Int32
+}
+
+func (d *dropStore) SubscribeAll(ctx context.Context, from events.Position, f events.Filter) (events.Subscription, error) {
+	inner, err := d.Store.SubscribeAll(ctx, from, f)
+	if err != nil || d.subscriptions.Add(1) > 1 {
+		return inner, err
+	}
+	s := &droppedSub{inner: inner, ch: make(chan events.RecordedEvent)}
+	go func() {
+		defer close(s.ch)
+		n := 0
+		for r := range inner.Events() {
+			select {
+			case s.ch <- r:
+			case <-ctx.Done():
+				return
+			}
+			if n++; n == 3 {
+				return
+			}
+		}
+	}()
+	return s, nil
+}
+
+type droppedSub struct {
+	inner events.Subscription
+	ch    chan events.RecordedEvent
+}
+
+func (s *droppedSub) Events() <-chan events.RecordedEvent { return s.ch }
+func (s *droppedSub) Err() error                          { return errors.New("connection lost") }
+func (s *droppedSub) Close() error                        { return s.inner.Close() }
+
+func TestResubscribesAfterDrop(t *testing.T) {
+	e := newEnv(t)
+	var last events.Position
+	for i := range 10 {
+		last = e.appendEvs(t, "acc-1", added{Key: "k", N: i})
+	}
+	store := &dropStore{Store: e.store}
+	r := NewRunner(e.pool, store, e.logger, testProjector("ptest-a", nil))
+	start(t, r)
+	if err := r.WaitFor(t.Context(), last); err != nil {
+		t.Fatalf("WaitFor: %v", err)
+	}
+	if n := store.subscriptions.Load(); n < 2 {
+		t.Errorf("subscriptions = %d, want a resubscription", n)
+	}
+	if diff := cmp.Diff(wantLog(t, e, "ptest-a"), readLog(t, e.pool, "ptest-a")); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
 	}
 }
