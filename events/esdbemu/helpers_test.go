@@ -29,6 +29,7 @@ func start(t *testing.T, opts ...esdbemu.Option) (*esdbemu.Server, *esdb.Client)
 	if err != nil {
 		t.Fatalf("parse %s: %v", srv.URL(), err)
 	}
+	cfg.Logger = esdb.NoopLogging()
 	c, err := esdb.NewClient(cfg)
 	if err != nil {
 		t.Fatalf("client: %v", err)

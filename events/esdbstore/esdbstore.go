@@ -33,13 +33,15 @@ func New(client *esdb.Client, logger *slog.Logger) *Store {
 	return &Store{client: client, logger: logger}
 }
 
-// Dial parses an esdb:// connection string and returns a client for it. The client connects
-// lazily, on its first call.
-func Dial(url string) (*esdb.Client, error) {
+// Dial parses an esdb:// connection string and returns a client for it, its log routed to
+// logger. The client connects lazily, on its first call.
+func Dial(url string, logger *slog.Logger) (*esdb.Client, error) {
 	cfg, err := esdb.ParseConnectionString(url)
 	if err != nil {
-		return nil, fmt.Errorf("esdb connection string: %w", err)
+		// The error may quote the URL, and the URL may hold credentials: keep it out.
+		return nil, errors.New("esdb connection string: invalid")
 	}
+	cfg.Logger = clientLog(logger)
 	c, err := esdb.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("esdb client: %w", err)
@@ -103,6 +105,20 @@ func (s *Store) lastVersion(ctx context.Context, stream string) (int64, error) {
 		return 0, err
 	}
 	return int64(ev.OriginalEvent().EventNumber), nil
+}
+
+// clientLog routes the client's own log lines to slog. They are diagnostics (its "error" level
+// includes every subscription closed on purpose), so they are demoted: the adapter logs the
+// failures that matter itself.
+func clientLog(logger *slog.Logger) esdb.LoggingFunc {
+	return func(level esdb.LogLevel, format string, args ...any) {
+		msg := "esdb client: " + fmt.Sprintf(format, args...)
+		if level == esdb.LogWarn || level == esdb.LogError {
+			logger.Info(msg)
+			return
+		}
+		logger.Debug(msg)
+	}
 }
 
 func expectedRevision(e events.Expected) esdb.ExpectedRevision {

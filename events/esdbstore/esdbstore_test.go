@@ -28,12 +28,13 @@ func newEmuStore(t *testing.T) *esdbstore.Store {
 
 func dialStore(t *testing.T, url string) *esdbstore.Store {
 	t.Helper()
-	client, err := esdbstore.Dial(url)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	client, err := esdbstore.Dial(url, logger)
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
 	t.Cleanup(func() { _ = client.Close() })
-	return esdbstore.New(client, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	return esdbstore.New(client, logger)
 }
 
 func ev(typ string) events.EventData {
