@@ -56,6 +56,7 @@ type Server struct {
 	mu      sync.Mutex
 	log     *eventLog
 	changed chan struct{} // closed and replaced after every write, wakes live subscriptions
+	kick    chan struct{} // closed and replaced by DropSubscriptions
 	closed  bool
 }
 
@@ -82,6 +83,7 @@ func Start(ctx context.Context, opts ...Option) (*Server, error) {
 		done:    make(chan struct{}),
 		log:     newEventLog(),
 		changed: make(chan struct{}),
+		kick:    make(chan struct{}),
 	}
 	streams.RegisterStreamsServer(s.grpc, s)
 	s.wg.Add(1)
@@ -113,6 +115,16 @@ func (s *Server) Close() error {
 	s.grpc.Stop()
 	s.wg.Wait()
 	return nil
+}
+
+// DropSubscriptions ends every subscription that is waiting for live events with status
+// Unavailable, as a real node does when it restarts or loses leadership, keeping all events.
+// Tests use it to prove that clients resubscribe from where they were.
+func (s *Server) DropSubscriptions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.kick)
+	s.kick = make(chan struct{})
 }
 
 // commitLocked publishes a write to live subscriptions. Callers hold s.mu.

@@ -33,10 +33,12 @@ func checkpoint(pos uint64) *streams.ReadResp {
 }
 
 // wait blocks until the next write, the client's cancel or Close.
-func (s *Server) wait(out streams.Streams_ReadServer, changed <-chan struct{}) error {
+func (s *Server) wait(out streams.Streams_ReadServer, changed, kick <-chan struct{}) error {
 	select {
 	case <-changed:
 		return nil
+	case <-kick:
+		return status.Error(codes.Unavailable, "subscription dropped")
 	case <-out.Context().Done():
 		return status.FromContextError(out.Context().Err()).Err()
 	case <-s.done:
@@ -71,7 +73,7 @@ func (s *Server) subscribeStream(o *streams.ReadReq_Options_StreamOptions, asStr
 	for {
 		s.mu.Lock()
 		st := s.log.streams[name]
-		changed := s.changed
+		changed, kick := s.changed, s.kick
 		var batch []*record
 		var tomb *record
 		if st != nil {
@@ -109,7 +111,7 @@ func (s *Server) subscribeStream(o *streams.ReadReq_Options_StreamOptions, asStr
 			}
 			sentCaughtUp = true
 		default:
-			if err := s.wait(out, changed); err != nil {
+			if err := s.wait(out, changed, kick); err != nil {
 				return err
 			}
 		}
@@ -154,7 +156,7 @@ func (s *Server) subscribeAll(o *streams.ReadReq_Options_AllOptions, f *filter, 
 	}
 	for {
 		s.mu.Lock()
-		changed := s.changed
+		changed, kick := s.changed, s.kick
 		var batch []*record
 		if after < math.MaxUint64 {
 			i := s.log.search(after + 1)
@@ -197,7 +199,7 @@ func (s *Server) subscribeAll(o *streams.ReadReq_Options_AllOptions, f *filter, 
 			}
 			sentCaughtUp = true
 		default:
-			if err := s.wait(out, changed); err != nil {
+			if err := s.wait(out, changed, kick); err != nil {
 				return err
 			}
 		}
