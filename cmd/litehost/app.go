@@ -112,7 +112,9 @@ func (a *app) Close() {
 
 // projectors lists every read model, in no particular order: each has its own checkpoint.
 func (a *app) projectors() []projections.Projector {
-	return nil
+	return []projections.Projector{
+		projections.Accounts(),
+	}
 }
 
 // serve runs the HTTP server, the projectors and the process managers until ctx ends, then

@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/docs"
 	"github.com/litehost/litehost/projections"
+	"github.com/litehost/litehost/readapi"
 )
 
 // handler is the whole HTTP surface: the API, and the hosted sites selected by Host header.
@@ -38,6 +41,23 @@ func (a *app) engine() *gin.Engine {
 	v1 := e.Group("/v1")
 	v1.GET("", a.apiInfo)
 	v1.GET("/openapi.json", a.openAPI)
+
+	// Authentication runs before idempotency: keys are scoped to the caller.
+	auth := readapi.NewAuthenticator(a.pool, a.keyring, a.now)
+	idem := commands.NewIdempotency(a.pool, filepath.Join(a.cfg.DataDir, "tmp"), a.logger, a.now, renderErrors(a.logger))
+	// Writes that also work without a key: a key that is sent must be valid.
+	anonymous := v1.Group("", auth.Optional(), idem.Middleware())
+	alreadyAuthenticated := func(c *gin.Context) { c.Next() }
+
+	accounts := commands.NewAccounts(a.store, a.keyring, a.now)
+	otp := commands.NewOTP(a.store, a.keyring, commands.NewLimiter(a.pool), accounts, a.runner, commands.OTPConfig{
+		Channels:   a.cfg.OTPChannels,
+		AutoCreate: a.cfg.OTPAutoCreate,
+		Now:        a.now,
+	}, a.logger.With("component", "otp"))
+	otp.Register(e.Group("", auth.Optional(), idem.Middleware())) // registers absolute paths
+	commands.NewAccountRoutes(accounts, a.runner).Register(anonymous, alreadyAuthenticated)
+	readapi.NewAccounts(a.pool).Register(v1, auth.Require())
 	return e
 }
 

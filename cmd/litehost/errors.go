@@ -44,10 +44,13 @@ func classify(err error) apiError {
 		invalid domain.Invalid
 		query   readapi.InvalidQuery
 		httpErr *commands.HTTPError
+		authErr readapi.AuthError
 	)
 	switch {
 	case errors.As(err, &httpErr):
 		return apiError{httpErr.Status, httpErr.Code}
+	case errors.As(err, &authErr):
+		return apiError{http.StatusUnauthorized, authErr.Code}
 	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
 		return apiError{http.StatusNotFound, "NOT_FOUND"}
 	case errors.Is(err, commands.ErrConflict), errors.Is(err, events.ErrWrongExpectedVersion):
