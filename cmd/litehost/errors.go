@@ -53,6 +53,8 @@ func classify(err error) apiError {
 		return apiError{http.StatusUnauthorized, authErr.Code}
 	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
 		return apiError{http.StatusNotFound, "NOT_FOUND"}
+	case errors.Is(err, readapi.ErrFreeTier):
+		return apiError{http.StatusForbidden, "FREE_TIER_RESTRICTED"}
 	case errors.Is(err, commands.ErrConflict), errors.Is(err, events.ErrWrongExpectedVersion):
 		return apiError{http.StatusConflict, "CONFLICT"}
 	case errors.As(err, &invalid), errors.As(err, &query):
@@ -92,6 +94,9 @@ func errorBody(err error, e apiError) gin.H {
 		body["fields"] = map[string]string(query)
 	case e.code == "NOT_FOUND":
 		body["error"] = "Not found."
+	}
+	if e.code == "FREE_TIER_RESTRICTED" {
+		body["requiredTier"] = "starter" // spec §5.8: every paid gate names the lowest paid tier
 	}
 	if next, ok := nextSteps[e.code]; ok {
 		body["nextStep"] = next
