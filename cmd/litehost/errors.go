@@ -9,6 +9,7 @@ import (
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/domain"
+	"github.com/litehost/litehost/domain/account"
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/domain/slug"
 	"github.com/litehost/litehost/events"
@@ -34,6 +35,13 @@ var ruleStatus = map[domain.Error]apiError{
 	project.ErrAlreadyClaimed: {http.StatusConflict, "ALREADY_CLAIMED"},
 	project.ErrExists:         {http.StatusConflict, "CONFLICT"},
 	slug.ErrTaken:             {http.StatusConflict, "SLUG_TAKEN"},
+
+	// Sessions: a refresh token that is unknown, expired, or reused (the session is then revoked).
+	account.ErrRefreshInvalid:  {http.StatusUnauthorized, "REFRESH_TOKEN_INVALID"},
+	account.ErrRefreshExpired:  {http.StatusUnauthorized, "REFRESH_TOKEN_EXPIRED"},
+	account.ErrRefreshReused:   {http.StatusUnauthorized, "REFRESH_TOKEN_REUSED"},
+	account.ErrNotRegistered:   {http.StatusNotFound, "NOT_FOUND"},
+	account.ErrSessionNotFound: {http.StatusNotFound, "NOT_FOUND"},
 }
 
 // classify picks the status and code for err. Anything unrecognised is a server error whose
