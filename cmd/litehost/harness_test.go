@@ -241,3 +241,10 @@ func (s *testServer) send(req *http.Request, raw []byte, o reqOpts) response {
 	}
 	return r
 }
+
+// equalJSON compares two decoded JSON values.
+func equalJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
