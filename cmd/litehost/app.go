@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
+	"strings"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -168,4 +171,29 @@ func (a *app) runBackground(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// siteURL is the address a project's site is served at: <slug>.<sites domain>, with the scheme
+// and port of the public URL (or of the listen address when no public URL is set).
+func (a *app) siteURL(slug string) string {
+	scheme, port := "http", ""
+	if u, err := url.Parse(a.cfg.PublicURL); err == nil && u.Host != "" {
+		scheme, port = u.Scheme, u.Port()
+	} else if _, p, err := net.SplitHostPort(a.cfg.HTTPAddr); err == nil {
+		port = p
+	}
+	host := slug + "." + a.cfg.SitesDomain
+	if port != "" && !(scheme == "http" && port == "80") && !(scheme == "https" && port == "443") {
+		host = net.JoinHostPort(host, port)
+	}
+	return scheme + "://" + host
+}
+
+// claimURL is where a person claims a temporary project in a browser.
+func (a *app) claimURL(token string) string {
+	base := strings.TrimRight(a.cfg.PublicURL, "/")
+	if base == "" {
+		base = "http://localhost" + a.cfg.HTTPAddr
+	}
+	return base + "/v1/projects/claim/" + token
 }

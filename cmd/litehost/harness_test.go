@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -74,7 +75,16 @@ func startServer(t *testing.T, dsn string, extra map[string]string) *testServer 
 	if dsn == "" {
 		dsn = pgtest.NewDatabase(t)
 	}
-	cfg, err := loadConfig(testEnv(t, dsn, extra))
+	// Listen first, so the instance knows its public address (site URLs carry the port).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	env := map[string]string{"LITEHOST_PUBLIC_URL": "http://" + l.Addr().String(), "LITEHOST_HTTP_ADDR": l.Addr().String()}
+	for k, v := range extra {
+		env[k] = v
+	}
+	cfg, err := loadConfig(testEnv(t, dsn, env))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -86,7 +96,10 @@ func startServer(t *testing.T, dsn string, extra map[string]string) *testServer 
 		cancel()
 		t.Fatalf("open app: %v", err)
 	}
-	srv := httptest.NewServer(a.handler())
+	srv := httptest.NewUnstartedServer(a.handler())
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
 	done := make(chan error, 1)
 	go func() { done <- a.runBackground(ctx) }()
 	t.Cleanup(func() {
