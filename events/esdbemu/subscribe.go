@@ -2,11 +2,13 @@ package esdbemu
 
 import (
 	"math"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // A subscription here is one loop over the log: it reads pages of up to 32 records after its
@@ -22,8 +24,34 @@ func confirmation() *streams.ReadResp {
 	}}}
 }
 
-func caughtUp() *streams.ReadResp {
-	return &streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: &streams.ReadResp_CaughtUp{}}}
+// caughtUp builds the caught_up message of servers from v25.1: the server time, and where the
+// subscription caught up to (stream_revision for a stream unless it is empty, position for $all
+// unless the log is empty). The v4 stubs declare CaughtUp empty, so the fields are encoded as
+// unknown fields, which the v4 client ignores and the KurrentDB client reads.
+func caughtUp(now time.Time, revision *int64, position *uint64) *streams.ReadResp {
+	var ts []byte
+	ts = protowire.AppendTag(ts, 1, protowire.VarintType)
+	ts = protowire.AppendVarint(ts, uint64(now.Unix()))
+	ts = protowire.AppendTag(ts, 2, protowire.VarintType)
+	ts = protowire.AppendVarint(ts, uint64(now.Nanosecond()))
+	b := protowire.AppendTag(nil, 1, protowire.BytesType)
+	b = protowire.AppendBytes(b, ts)
+	if revision != nil {
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(*revision))
+	}
+	if position != nil {
+		var p []byte
+		p = protowire.AppendTag(p, 1, protowire.VarintType)
+		p = protowire.AppendVarint(p, *position)
+		p = protowire.AppendTag(p, 2, protowire.VarintType)
+		p = protowire.AppendVarint(p, *position)
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendBytes(b, p)
+	}
+	cu := &streams.ReadResp_CaughtUp{}
+	cu.ProtoReflect().SetUnknown(b)
+	return &streams.ReadResp{Content: &streams.ReadResp_CaughtUp_{CaughtUp: cu}}
 }
 
 func checkpoint(pos uint64) *streams.ReadResp {
@@ -76,7 +104,11 @@ func (s *Server) subscribeStream(o *streams.ReadReq_Options_StreamOptions, asStr
 		changed, kick := s.changed, s.kick
 		var batch []*record
 		var tomb *record
+		var lastRev *int64
 		if st != nil {
+			if l := st.last(); l >= 0 && !st.tombstoned {
+				lastRev = &l
+			}
 			live := st.recs
 			if st.tombstoned {
 				tomb, live = live[len(live)-1], live[:len(live)-1]
@@ -106,7 +138,7 @@ func (s *Server) subscribeStream(o *streams.ReadReq_Options_StreamOptions, asStr
 			}
 			return withTrailers(out, streamDeleted(name))
 		case !sentCaughtUp:
-			if err := out.Send(caughtUp()); err != nil {
+			if err := out.Send(caughtUp(s.cfg.now(), lastRev, nil)); err != nil {
 				return err
 			}
 			sentCaughtUp = true
@@ -158,6 +190,10 @@ func (s *Server) subscribeAll(o *streams.ReadReq_Options_AllOptions, f *filter, 
 		s.mu.Lock()
 		changed, kick := s.changed, s.kick
 		var batch []*record
+		var head *uint64
+		if p := s.log.lastPos(); p > 0 {
+			head = &p
+		}
 		if after < math.MaxUint64 {
 			i := s.log.search(after + 1)
 			batch = append(batch, s.log.recs[i:min(i+pageSize, len(s.log.recs))]...)
@@ -194,7 +230,7 @@ func (s *Server) subscribeAll(o *streams.ReadReq_Options_AllOptions, f *filter, 
 					return err
 				}
 			}
-			if err := out.Send(caughtUp()); err != nil {
+			if err := out.Send(caughtUp(s.cfg.now(), nil, head)); err != nil {
 				return err
 			}
 			sentCaughtUp = true
