@@ -195,10 +195,10 @@ func TestEvolveKeepsEarlierStates(t *testing.T) {
 func TestPlans(t *testing.T) {
 	want := map[string]events.PlanLimits{
 		"free":    free,
-		"starter": {10, 1073741824, 200, 50000},
-		"creator": {10, 2147483648, 200, 100000},
-		"pro":     {25, 5368709120, 200, 100000},
-		"scale":   {-1, -1, 1000, -1},
+		"starter": {MaxProjects: 10, MaxStorageBytes: 1073741824, MaxFilesPerProject: 200, MaxVisitorsPerMonth: 50000},
+		"creator": {MaxProjects: 10, MaxStorageBytes: 2147483648, MaxFilesPerProject: 200, MaxVisitorsPerMonth: 100000},
+		"pro":     {MaxProjects: 25, MaxStorageBytes: 5368709120, MaxFilesPerProject: 200, MaxVisitorsPerMonth: 100000},
+		"scale":   {MaxProjects: -1, MaxStorageBytes: -1, MaxFilesPerProject: 1000, MaxVisitorsPerMonth: -1},
 	}
 	for _, tier := range account.Tiers() {
 		got, ok := account.Limits(tier)
