@@ -2,19 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 
-	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/esdbstore"
 )
 
-// esdbStore is what the EventStoreDB adapter gives the app.
-type esdbStore interface {
-	events.Store
-	headReader
-}
-
-// openESDB connects to EventStoreDB.
-func openESDB(ctx context.Context, cfg Config, logger *slog.Logger) (esdbStore, func(), error) {
-	return nil, nil, errors.New("LITEHOST_EVENT_STORE=esdb: the EventStoreDB adapter is not wired yet")
+// openESDB connects to EventStoreDB (LITEHOST_EVENT_STORE=esdb) and checks that it answers.
+func openESDB(ctx context.Context, cfg Config, logger *slog.Logger) (*esdbstore.Store, func(), error) {
+	client, err := esdbstore.Dial(cfg.ESDBURL, logger.With("component", "esdb"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to EventStoreDB %s: %w", redactURL(cfg.ESDBURL), err)
+	}
+	st := esdbstore.New(client, logger.With("component", "esdbstore"))
+	if _, err := st.Head(ctx); err != nil {
+		_ = client.Close()
+		return nil, nil, fmt.Errorf("connect to EventStoreDB %s: %w", redactURL(cfg.ESDBURL), err)
+	}
+	return st, func() { _ = client.Close() }, nil
 }

@@ -21,10 +21,17 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/litehost/litehost/docs"
+	"github.com/litehost/litehost/events/esdbemu"
 	"github.com/litehost/litehost/events/pgtest"
 )
 
+// emulators holds one in-repo EventStoreDB emulator per test database, so that several
+// instances of one test share their event log as they share PostgreSQL.
+var emulators sync.Map // dsn → *esdbemu.Server
+
 // testEnv returns the environment of a test instance on its own database. extra overrides it.
+// With LITEHOST_TEST_EVENT_STORE=esdb the instance keeps its events in the gRPC emulator
+// (through the real EventStoreDB client), or in a real EventStoreDB at LITEHOST_TEST_ESDB_URL.
 func testEnv(t *testing.T, dsn string, extra map[string]string) func(string) string {
 	env := map[string]string{
 		"LITEHOST_DATABASE_URL": dsn,
@@ -33,8 +40,9 @@ func testEnv(t *testing.T, dsn string, extra map[string]string) func(string) str
 		"LITEHOST_HTTP_ADDR":    "127.0.0.1:0",
 		"LOG_LEVEL":             "warn",
 	}
-	if v := os.Getenv("LITEHOST_TEST_EVENT_STORE"); v != "" {
-		env["LITEHOST_EVENT_STORE"] = v
+	if os.Getenv("LITEHOST_TEST_EVENT_STORE") == "esdb" {
+		env["LITEHOST_EVENT_STORE"] = "esdb"
+		env["LITEHOST_ESDB_URL"] = esdbURL(t, dsn)
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -260,4 +268,24 @@ func equalJSON(a, b any) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
+}
+
+func esdbURL(t *testing.T, dsn string) string {
+	t.Helper()
+	if u := os.Getenv("LITEHOST_TEST_ESDB_URL"); u != "" {
+		return u
+	}
+	if emu, ok := emulators.Load(dsn); ok {
+		return emu.(*esdbemu.Server).URL()
+	}
+	emu, err := esdbemu.Start(context.Background())
+	if err != nil {
+		t.Fatalf("start EventStoreDB emulator: %v", err)
+	}
+	emulators.Store(dsn, emu)
+	t.Cleanup(func() {
+		emulators.Delete(dsn)
+		_ = emu.Close()
+	})
+	return emu.URL()
 }
