@@ -46,18 +46,18 @@ func NewProjectRoutes(p *Projects, recv Receiver, limiter *Limiter, waiter Waite
 	return &ProjectRoutes{p: p, recv: recv, limiter: limiter, waiter: waiter, siteURL: siteURL, claimURL: claimURL, now: p.now}
 }
 
-// Register mounts the routes: public gets POST /projects/temp (no key), authed (behind the auth
-// middleware) gets the rest. Both are the /v1 group.
-func (r *ProjectRoutes) Register(public, authed gin.IRouter) {
-	public.POST("/projects/temp", r.createTemp)
-	authed.POST("/projects", r.create)
-	authed.PUT("/projects/:id", r.push)
-	authed.PATCH("/projects/:id", r.update)
-	authed.DELETE("/projects/:id", r.delete)
-	authed.POST("/projects/:id/archive", r.archive)
-	authed.POST("/projects/:id/unarchive", r.unarchive)
-	authed.POST("/projects/:id/rollback", r.rollback)
-	authed.POST("/projects/claim/:token", r.claim)
+// Register mounts the routes on r (the /v1 group): POST /projects/temp takes no key, every
+// other route runs behind require (the bearer-key middleware).
+func (r *ProjectRoutes) Register(g gin.IRoutes, require gin.HandlerFunc) {
+	g.POST("/projects/temp", r.createTemp)
+	g.POST("/projects", require, r.create)
+	g.PUT("/projects/:id", require, r.push)
+	g.PATCH("/projects/:id", require, r.update)
+	g.DELETE("/projects/:id", require, r.delete)
+	g.POST("/projects/:id/archive", require, r.archive)
+	g.POST("/projects/:id/unarchive", require, r.unarchive)
+	g.POST("/projects/:id/rollback", require, r.rollback)
+	g.POST("/projects/claim/:token", require, r.claim)
 }
 
 // fail records err for the error middleware. The free-tier rule carries requiredTier in its body

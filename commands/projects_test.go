@@ -1,0 +1,669 @@
+package commands_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/domain"
+	"github.com/litehost/litehost/domain/account"
+	"github.com/litehost/litehost/domain/project"
+	"github.com/litehost/litehost/domain/slug"
+	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/blobs"
+	"github.com/litehost/litehost/events/pgstore"
+	"github.com/litehost/litehost/events/pgtest"
+	"github.com/litehost/litehost/events/secret"
+	"github.com/litehost/litehost/projections"
+	"github.com/litehost/litehost/readapi"
+)
+
+// projClock is the injected time of the command side.
+type projClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *projClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *projClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// multipartReceiver stands in for the upload package at the HTTP boundary: it stores each
+// "files" part in the real blob store and writes a manifest. HTML detection is the simple
+// non-ZIP rule of spec §3.
+type multipartReceiver struct {
+	blobs *blobs.Store
+}
+
+func (m multipartReceiver) Receive(c *gin.Context, temp bool) (commands.Upload, map[string]string, error) {
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		return commands.Upload{}, nil, commands.BadRequest("INVALID_MULTIPART", "not multipart")
+	}
+	fields := map[string]string{}
+	var man blobs.Manifest
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return commands.Upload{}, nil, commands.BadRequest("INVALID_MULTIPART", err.Error())
+		}
+		if part.FormName() != "files" {
+			b, _ := io.ReadAll(io.LimitReader(part, 4096))
+			fields[part.FormName()] = string(b)
+			continue
+		}
+		h, n, err := m.blobs.Put(c.Request.Context(), part)
+		if err != nil {
+			return commands.Upload{}, nil, err
+		}
+		man.Files = append(man.Files, blobs.ManifestFile{Path: part.FileName(), SHA256: h, Size: n,
+			ContentType: blobs.ContentType(part.FileName(), nil)})
+	}
+	if len(man.Files) == 0 || (temp && len(man.Files) > 5) {
+		return commands.Upload{}, nil, domain.Invalid{"files": "1 to 5 files"}
+	}
+	man.Type = project.TypeFiles
+	for _, f := range man.Files {
+		if path.Ext(f.Path) == ".html" {
+			man.Type, man.IndexPath = project.TypeHTML, f.Path
+			break
+		}
+	}
+	hash, err := m.blobs.PutManifest(c.Request.Context(), man)
+	if err != nil {
+		return commands.Upload{}, nil, err
+	}
+	return commands.Upload{ManifestHash: hash, Type: man.Type, IndexPath: man.IndexPath,
+		FileCount: len(man.Files), SizeBytes: man.TotalBytes()}, fields, nil
+}
+
+// testRules mirrors cmd/litehost's ruleStatus for the rules these tests meet.
+var testRules = map[domain.Error]struct {
+	status int
+	code   string
+}{
+	project.ErrNotFound:       {404, "NOT_FOUND"},
+	project.ErrFreeTier:       {403, "FREE_TIER_RESTRICTED"},
+	project.ErrArchived:       {409, "PROJECT_ARCHIVED"},
+	project.ErrProjectLimit:   {403, "PROJECT_LIMIT_REACHED"},
+	project.ErrStorageLimit:   {403, "STORAGE_LIMIT_REACHED"},
+	project.ErrAlreadyClaimed: {409, "ALREADY_CLAIMED"},
+	slug.ErrTaken:             {409, "SLUG_TAKEN"},
+}
+
+// renderErrors is a small stand-in for cmd/litehost's error middleware.
+func renderErrors(c *gin.Context) {
+	c.Next()
+	if len(c.Errors) == 0 || c.Writer.Written() {
+		return
+	}
+	err := c.Errors[0].Err
+	var (
+		httpErr *commands.HTTPError
+		rule    domain.Error
+		inv     domain.Invalid
+		q       readapi.InvalidQuery
+	)
+	body := gin.H{"status": "error", "error": err.Error()}
+	status, code := 500, "SERVER_ERROR"
+	switch {
+	case errors.As(err, &httpErr):
+		status, code = httpErr.Status, httpErr.Code
+		for k, v := range httpErr.Headers() {
+			c.Writer.Header()[k] = v
+		}
+		for k, v := range httpErr.Details {
+			body[k] = v
+		}
+	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
+		status, code = 404, "NOT_FOUND"
+	case errors.Is(err, readapi.ErrFreeTier):
+		status, code = 403, "FREE_TIER_RESTRICTED"
+		body["requiredTier"] = "starter"
+	case errors.As(err, &inv):
+		status, code = 422, "VALIDATION_FAILED"
+		body["fields"] = map[string]string(inv)
+	case errors.As(err, &q):
+		status, code = 422, "VALIDATION_FAILED"
+		body["fields"] = map[string]string(q)
+	case errors.As(err, &rule):
+		if r, ok := testRules[rule]; ok {
+			status, code = r.status, r.code
+		}
+	}
+	body["code"] = code
+	c.AbortWithStatusJSON(status, body)
+}
+
+// requireAccount authenticates with the X-Test-Account header in place of an API key.
+func requireAccount(c *gin.Context) {
+	id := c.GetHeader("X-Test-Account")
+	if id == "" {
+		c.AbortWithStatusJSON(401, gin.H{"status": "error", "code": "API_KEY_MISSING"})
+		return
+	}
+	c.Request = c.Request.WithContext(events.WithPrincipal(c.Request.Context(), events.Principal{AccountID: id}))
+}
+
+type projEnv struct {
+	pool      *pgxpool.Pool
+	store     *pgstore.Store
+	runner    *projections.Runner
+	projClock *projClock
+	projects  *commands.Projects
+	expiry    *commands.Expiry
+	srv       *httptest.Server
+}
+
+const sites = "sites.test"
+
+func newProjEnv(t *testing.T) *projEnv {
+	t.Helper()
+	ctx := t.Context()
+	logger := slog.New(slog.DiscardHandler)
+	pool := pgtest.NewPool(t)
+	store := pgstore.New(pool, logger)
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatalf("migrate store: %v", err)
+	}
+	if err := projections.Migrate(ctx, pool); err != nil {
+		t.Fatalf("migrate projections: %v", err)
+	}
+	if err := commands.Migrate(ctx, pool); err != nil {
+		t.Fatalf("migrate commands: %v", err)
+	}
+	bs, err := blobs.New(t.TempDir())
+	if err != nil {
+		t.Fatalf("blobs: %v", err)
+	}
+	keys, err := secret.New(bytes.Repeat([]byte("k"), 32))
+	if err != nil {
+		t.Fatalf("keyring: %v", err)
+	}
+	runner := projections.NewRunner(pool, store, logger, projections.Projects(), projections.Accounts())
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("runner: %v", err)
+		}
+	})
+	clk := &projClock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	p := commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, clk.Now, logger)
+	siteURL := commands.SiteURL("http", sites, 8080)
+	routes := commands.NewProjectRoutes(p, multipartReceiver{blobs: bs}, commands.NewLimiter(pool), runner, siteURL,
+		func(tok string) string { return "http://localhost:8080/claim/" + tok })
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.ContextWithFallback = true
+	e.Use(func(c *gin.Context) {
+		c.Request = c.Request.WithContext(events.WithMetadata(c.Request.Context(), events.Metadata{ClientIP: c.GetHeader("X-Test-IP")}))
+	}, renderErrors)
+	v1 := e.Group("/v1")
+	routes.Register(v1, requireAccount)
+	readapi.NewProjects(pool, siteURL).Register(v1, requireAccount)
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	return &projEnv{pool: pool, store: store, runner: runner, projClock: clk, projects: p,
+		expiry: commands.NewExpiry(p, pool, 0, logger), srv: srv}
+}
+
+// account registers an account on tier by appending its registration, as sign-in would.
+func (e *projEnv) account(t *testing.T, tier string) string {
+	t.Helper()
+	id := uuid.NewString()
+	limits, ok := account.Limits(tier)
+	if !ok {
+		t.Fatalf("unknown tier %s", tier)
+	}
+	ev := events.AccountRegistered{AccountID: id, Email: id + "@example.com", Plan: tier, Limits: limits, At: e.projClock.Now()}
+	d, err := events.Encode(ev, uuid.New(), events.Metadata{Actor: "system:test"})
+	if err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	res, err := e.store.Append(t.Context(), "account-"+id, events.NoStream(), []events.EventData{d})
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if err := e.runner.WaitFor(t.Context(), res.Position); err != nil {
+		t.Fatalf("wait for account: %v", err)
+	}
+	return id
+}
+
+type upFile struct{ name, body string }
+
+type projResp struct {
+	Status int
+	Body   map[string]any
+	Header http.Header
+}
+
+func (r projResp) data() map[string]any {
+	d, _ := r.Body["data"].(map[string]any)
+	return d
+}
+
+func (e *projEnv) do(t *testing.T, method, path, accountID string, body io.Reader, contentType string, hdr ...string) projResp {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if accountID != "" {
+		req.Header.Set("X-Test-Account", accountID)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out projResp
+	out.Status, out.Header = res.StatusCode, res.Header
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			t.Fatalf("%s %s: body %q: %v", method, path, raw, err)
+		}
+	}
+	return out
+}
+
+func (e *projEnv) upload(t *testing.T, method, path, accountID string, fields map[string]string, files []upFile, hdr ...string) projResp {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		_ = w.WriteField(k, v)
+	}
+	for _, f := range files {
+		fw, _ := w.CreateFormFile("files", f.name)
+		_, _ = io.WriteString(fw, f.body)
+	}
+	_ = w.Close()
+	return e.do(t, method, path, accountID, &buf, w.FormDataContentType(), hdr...)
+}
+
+func (e *projEnv) json(t *testing.T, method, path, accountID string, body any) projResp {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	return e.do(t, method, path, accountID, r, "application/json")
+}
+
+func wantResp(t *testing.T, r projResp, status int, code string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body %v", r.Status, status, r.Body)
+	}
+	if code != "" && r.Body["code"] != code {
+		t.Fatalf("code = %v, want %s; body %v", r.Body["code"], code, r.Body)
+	}
+}
+
+var siteFiles = []upFile{{"index.html", "<h1>v1</h1>"}}
+
+func TestProjectLifecycle(t *testing.T) {
+	e := newProjEnv(t)
+	acc := e.account(t, "starter")
+
+	r := e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "My Project"}, siteFiles)
+	wantResp(t, r, 201, "")
+	d := r.data()
+	id, _ := d["projectId"].(string)
+	if d["slug"] != "my-project" || d["url"] != "http://my-project.sites.test:8080" || d["type"] != "html" ||
+		d["title"] != "My Project" || d["expiresAt"] != nil || d["createdAt"] == nil {
+		t.Errorf("create data = %v", d)
+	}
+	quota, _ := d["quota"].(map[string]any)
+	projects, _ := quota["projects"].(map[string]any)
+	storage, _ := quota["storage"].(map[string]any)
+	if projects["used"] != 1.0 || projects["limit"] != 10.0 || storage["usedBytes"] != float64(len("<h1>v1</h1>")) {
+		t.Errorf("quota = %v", quota)
+	}
+
+	// Read-your-writes: the answered create is visible at once.
+	r = e.json(t, "GET", "/v1/projects/"+id, acc, nil)
+	wantResp(t, r, 200, "")
+	if g := r.data(); g["id"] != id || g["status"] != "public" || g["access"] != "public" || g["analyticsEnabled"] != true || g["archivedAt"] != nil {
+		t.Errorf("get = %v", g)
+	}
+
+	// Two pushes: history lists 3 deployments newest first, exactly one active.
+	var pushed []string
+	for i := 2; i <= 3; i++ {
+		r = e.upload(t, "PUT", "/v1/projects/"+id, acc, nil, []upFile{{"index.html", strings.Repeat("v", i)}})
+		wantResp(t, r, 200, "")
+		pushed = append(pushed, r.data()["deploymentId"].(string))
+		if r.data()["url"] != "http://my-project.sites.test:8080" {
+			t.Errorf("push url = %v", r.data()["url"])
+		}
+	}
+	hist := e.json(t, "GET", "/v1/projects/"+id+"/status", acc, nil)
+	wantResp(t, hist, 200, "")
+	list, _ := hist.Body["data"].([]any)
+	if len(list) != 3 {
+		t.Fatalf("history = %v", hist.Body)
+	}
+	active := 0
+	for i, it := range list {
+		m := it.(map[string]any)
+		if m["version"] != float64(3-i) {
+			t.Errorf("history[%d].version = %v", i, m["version"])
+		}
+		if m["status"] == "active" {
+			active++
+		}
+	}
+	if active != 1 || list[0].(map[string]any)["status"] != "active" || list[0].(map[string]any)["deploymentId"] != pushed[1] {
+		t.Errorf("history = %v", list)
+	}
+	first := list[2].(map[string]any)["deploymentId"].(string)
+
+	// Rollback to version 1 appends version 4 pointing at it.
+	r = e.json(t, "POST", "/v1/projects/"+id+"/rollback", acc, map[string]string{"deploymentId": first})
+	wantResp(t, r, 200, "")
+	hist = e.json(t, "GET", "/v1/projects/"+id+"/status", acc, nil)
+	top := hist.Body["data"].([]any)[0].(map[string]any)
+	if top["version"] != 4.0 || top["status"] != "active" || top["rollbackOf"] != first || top["sizeBytes"] != float64(len("<h1>v1</h1>")) {
+		t.Errorf("after rollback top = %v", top)
+	}
+	wantResp(t, e.json(t, "POST", "/v1/projects/"+id+"/rollback", acc, map[string]string{"deploymentId": uuid.NewString()}), 422, "VALIDATION_FAILED")
+
+	// PATCH every field; the password never comes back.
+	r = e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{
+		"title": "Renamed", "slug": "renamed", "status": "private", "access": "password", "password": "s3cret",
+		"noIndex": true, "disableDownloads": true, "pageTitle": "Tab", "metaDescription": "Desc",
+		"expiresIn": "7d", "analyticsEnabled": false,
+	})
+	wantResp(t, r, 200, "")
+	if r.data()["updated"] != true {
+		t.Errorf("patch = %v", r.Body)
+	}
+	g := e.json(t, "GET", "/v1/projects/"+id, acc, nil).data()
+	if g["title"] != "Renamed" || g["slug"] != "renamed" || g["url"] != "http://renamed.sites.test:8080" || g["status"] != "private" ||
+		g["access"] != "password" || g["noIndex"] != true || g["disableDownloads"] != true || g["pageTitle"] != "Tab" ||
+		g["metaDescription"] != "Desc" || g["analyticsEnabled"] != false || g["expiresAt"] == nil {
+		t.Errorf("after patch = %v", g)
+	}
+	if _, ok := g["password"]; ok {
+		t.Errorf("password returned: %v", g)
+	}
+	var hash string
+	if err := e.pool.QueryRow(t.Context(), `SELECT password_hash FROM projects WHERE id = $1`, id).Scan(&hash); err != nil || !strings.HasPrefix(hash, "$argon2id$") {
+		t.Errorf("stored password = %q, %v; want an argon2id hash", hash, err)
+	}
+	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"title": 5, "bogus": true}), 422, "VALIDATION_FAILED")
+	wantResp(t, e.do(t, "PATCH", "/v1/projects/"+id, acc, strings.NewReader("{nope"), "application/json"), 400, "INVALID_JSON")
+	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"expiresIn": "none", "access": "public"}), 200, "")
+
+	// The old slug was released: another project can take it.
+	r = e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Other", "slug": "my-project"}, siteFiles)
+	wantResp(t, r, 201, "")
+	otherID := r.data()["projectId"].(string)
+
+	// Archive (idempotent), push to archived, list filters, unarchive (idempotent).
+	wantResp(t, e.json(t, "POST", "/v1/projects/"+id+"/archive", acc, nil), 200, "")
+	r = e.json(t, "POST", "/v1/projects/"+id+"/archive", acc, nil)
+	wantResp(t, r, 200, "")
+	if r.data()["archived"] != true {
+		t.Errorf("archive = %v", r.Body)
+	}
+	wantResp(t, e.upload(t, "PUT", "/v1/projects/"+id, acc, nil, siteFiles), 409, "PROJECT_ARCHIVED")
+	ids := func(q string) []string {
+		r := e.json(t, "GET", "/v1/projects"+q, acc, nil)
+		wantResp(t, r, 200, "")
+		var out []string
+		for _, p := range r.data()["projects"].([]any) {
+			out = append(out, p.(map[string]any)["id"].(string))
+		}
+		return out
+	}
+	if got := ids(""); len(got) != 1 || got[0] != otherID {
+		t.Errorf("active list = %v", got)
+	}
+	if got := ids("?archived=true"); len(got) != 1 || got[0] != id {
+		t.Errorf("archived list = %v", got)
+	}
+	if got := ids("?archived=all"); len(got) != 2 || got[0] != otherID || got[1] != id {
+		t.Errorf("all list (newest first) = %v", got)
+	}
+	if got := ids("?archived=all&limit=1&offset=1"); len(got) != 1 || got[0] != id {
+		t.Errorf("paged list = %v", got)
+	}
+	for _, q := range []string{"?limit=0", "?limit=101", "?limit=x", "?offset=-1", "?archived=maybe", "?workspaceId=nope"} {
+		wantResp(t, e.json(t, "GET", "/v1/projects"+q, acc, nil), 422, "VALIDATION_FAILED")
+	}
+	r = e.json(t, "POST", "/v1/projects/"+id+"/unarchive", acc, nil)
+	wantResp(t, r, 200, "")
+	if r.data()["archived"] != false {
+		t.Errorf("unarchive = %v", r.Body)
+	}
+	wantResp(t, e.json(t, "POST", "/v1/projects/"+id+"/unarchive", acc, nil), 200, "")
+
+	// Delete: gone everywhere, slug free again.
+	r = e.json(t, "DELETE", "/v1/projects/"+id, acc, nil)
+	wantResp(t, r, 200, "")
+	if r.data()["deleted"] != true {
+		t.Errorf("delete = %v", r.Body)
+	}
+	wantResp(t, e.json(t, "GET", "/v1/projects/"+id, acc, nil), 404, "NOT_FOUND")
+	wantResp(t, e.json(t, "DELETE", "/v1/projects/"+id, acc, nil), 404, "NOT_FOUND")
+	wantResp(t, e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "x", "slug": "renamed"}, siteFiles), 201, "")
+}
+
+func TestFreeTierGatesAndQuota(t *testing.T) {
+	e := newProjEnv(t)
+	acc := e.account(t, "free")
+	var id string
+	for i := range 3 {
+		r := e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Site"}, siteFiles)
+		wantResp(t, r, 201, "")
+		id = r.data()["projectId"].(string)
+		if wantSlug := slug.Candidate("site", i+1); r.data()["slug"] != wantSlug {
+			t.Errorf("auto slug = %v, want %s", r.data()["slug"], wantSlug)
+		}
+	}
+	wantResp(t, e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Site"}, siteFiles), 403, "PROJECT_LIMIT_REACHED")
+	gated := []projResp{
+		e.upload(t, "PUT", "/v1/projects/"+id, acc, nil, siteFiles),
+		e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"title": "x"}),
+		e.json(t, "POST", "/v1/projects/"+id+"/archive", acc, nil),
+		e.json(t, "POST", "/v1/projects/"+id+"/unarchive", acc, nil),
+		e.json(t, "POST", "/v1/projects/"+id+"/rollback", acc, map[string]string{"deploymentId": uuid.NewString()}),
+		e.json(t, "GET", "/v1/projects/"+id+"/status", acc, nil),
+	}
+	for i, r := range gated {
+		wantResp(t, r, 403, "FREE_TIER_RESTRICTED")
+		if r.Body["requiredTier"] != "starter" {
+			t.Errorf("gated[%d] requiredTier = %v", i, r.Body["requiredTier"])
+		}
+	}
+	// Delete is allowed on free and frees a slot.
+	wantResp(t, e.json(t, "DELETE", "/v1/projects/"+id, acc, nil), 200, "")
+	wantResp(t, e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Site"}, siteFiles), 201, "")
+
+	// Storage: a 50 MiB plan refuses an upload that would exceed it.
+	other := e.account(t, "free")
+	_, err := e.projects.Create(t.Context(), uuid.New(), other, commands.CreateInput{Title: "Big",
+		Upload: commands.Upload{ManifestHash: strings.Repeat("a", 64), Type: "files", FileCount: 1, SizeBytes: 50<<20 + 1}})
+	if !errors.Is(err, project.ErrStorageLimit) {
+		t.Errorf("oversized create = %v, want %v", err, project.ErrStorageLimit)
+	}
+}
+
+func TestSlugRules(t *testing.T) {
+	e := newProjEnv(t)
+	a, b := e.account(t, "starter"), e.account(t, "starter")
+	wantResp(t, e.upload(t, "POST", "/v1/projects", a, map[string]string{"title": "A", "slug": "taken"}, siteFiles), 201, "")
+	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "B", "slug": "taken"}, siteFiles), 409, "SLUG_TAKEN")
+	for _, s := range []string{"www", "Bad_Slug", "-x", strings.Repeat("a", 64)} {
+		r := e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "B", "slug": s}, siteFiles)
+		wantResp(t, r, 422, "VALIDATION_FAILED")
+		if f, _ := r.Body["fields"].(map[string]any); f["slug"] == nil {
+			t.Errorf("slug %q: fields = %v", s, r.Body["fields"])
+		}
+	}
+	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": ""}, siteFiles), 422, "VALIDATION_FAILED")
+	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "P", "access": "password"}, siteFiles), 422, "VALIDATION_FAILED")
+	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "P", "workspaceId": uuid.NewString()}, siteFiles), 422, "VALIDATION_FAILED")
+	// A refused create reserved nothing: the slug is still free.
+	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "", "slug": "free-one"}, siteFiles), 422, "VALIDATION_FAILED")
+	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "ok", "slug": "free-one"}, siteFiles), 201, "")
+	r := e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "Taken"}, siteFiles)
+	wantResp(t, r, 201, "")
+	if r.data()["slug"] != "taken-2" {
+		t.Errorf("auto slug after collision = %v", r.data()["slug"])
+	}
+	// PATCH to a taken slug.
+	id := r.data()["projectId"].(string)
+	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, b, map[string]any{"slug": "taken"}), 409, "SLUG_TAKEN")
+}
+
+func TestTenancy(t *testing.T) {
+	e := newProjEnv(t)
+	owner, other := e.account(t, "pro"), e.account(t, "pro")
+	r := e.upload(t, "POST", "/v1/projects", owner, map[string]string{"title": "Mine"}, siteFiles)
+	wantResp(t, r, 201, "")
+	id := r.data()["projectId"].(string)
+	for name, r := range map[string]projResp{
+		"get":       e.json(t, "GET", "/v1/projects/"+id, other, nil),
+		"status":    e.json(t, "GET", "/v1/projects/"+id+"/status", other, nil),
+		"push":      e.upload(t, "PUT", "/v1/projects/"+id, other, nil, siteFiles),
+		"patch":     e.json(t, "PATCH", "/v1/projects/"+id, other, map[string]any{"title": "x"}),
+		"delete":    e.json(t, "DELETE", "/v1/projects/"+id, other, nil),
+		"archive":   e.json(t, "POST", "/v1/projects/"+id+"/archive", other, nil),
+		"unarchive": e.json(t, "POST", "/v1/projects/"+id+"/unarchive", other, nil),
+		"rollback":  e.json(t, "POST", "/v1/projects/"+id+"/rollback", other, map[string]string{"deploymentId": uuid.NewString()}),
+		"bad id":    e.json(t, "GET", "/v1/projects/not-a-uuid", owner, nil),
+	} {
+		if r.Status != 404 {
+			t.Errorf("%s as another account = %d %v, want 404", name, r.Status, r.Body)
+		}
+	}
+	if r := e.json(t, "GET", "/v1/projects?archived=all", other, nil); len(r.data()["projects"].([]any)) != 0 {
+		t.Errorf("other account lists %v", r.data())
+	}
+	wantResp(t, e.json(t, "GET", "/v1/projects/"+id, owner, nil), 200, "")
+	wantResp(t, e.json(t, "GET", "/v1/projects", "", nil), 401, "API_KEY_MISSING")
+}
+
+func TestTemporaryProjectsAndClaims(t *testing.T) {
+	e := newProjEnv(t)
+	r := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1")
+	wantResp(t, r, 200, "")
+	d := r.data()
+	token, _ := d["claimToken"].(string)
+	s, _ := d["slug"].(string)
+	if len(token) != 32 || slug.Validate(s) != "" || d["url"] != "http://"+s+".sites.test:8080" ||
+		d["claimUrl"] != "http://localhost:8080/claim/"+token || d["projectId"] == nil {
+		t.Errorf("temp = %v", d)
+	}
+	exp, err := time.Parse(readapi.TimeLayout, d["expiresAt"].(string))
+	if err != nil || !exp.Equal(e.projClock.Now().Add(15*time.Minute)) {
+		t.Errorf("expiresAt = %v (%v), want now+15m", d["expiresAt"], err)
+	}
+	var stored string
+	if err := e.pool.QueryRow(t.Context(), `SELECT claim_token_hash FROM projects WHERE slug = $1`, s).Scan(&stored); err != nil || stored == token || len(stored) != 64 {
+		t.Errorf("stored claim token = %q, %v; want a keyed hash", stored, err)
+	}
+
+	// Per-IP limit: 3 a minute (one used above), other IPs unaffected.
+	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1"), 200, "")
+	r2 := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1")
+	wantResp(t, r2, 200, "")
+	limited := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1")
+	wantResp(t, limited, 429, "RATE_LIMITED")
+	if limited.Header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After: %v", limited.Header)
+	}
+	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.2"), 200, "")
+	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, []upFile{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}, {"f", "6"}}, "X-Test-IP", "192.0.2.3"), 422, "")
+
+	// Claim on free: +7 days; again: 409; unknown token: 404.
+	acc := e.account(t, "free")
+	c := e.json(t, "POST", "/v1/projects/claim/"+token, acc, nil)
+	wantResp(t, c, 200, "")
+	cexp, _ := time.Parse(readapi.TimeLayout, c.data()["expiresAt"].(string))
+	if c.data()["slug"] != s || c.data()["projectId"] != d["projectId"] || !cexp.Equal(e.projClock.Now().Add(7*24*time.Hour)) {
+		t.Errorf("claim = %v", c.data())
+	}
+	wantResp(t, e.json(t, "POST", "/v1/projects/claim/"+token, e.account(t, "pro"), nil), 409, "ALREADY_CLAIMED")
+	wantResp(t, e.json(t, "POST", "/v1/projects/claim/"+strings.Repeat("z", 32), acc, nil), 404, "NOT_FOUND")
+	g := e.json(t, "GET", "/v1/projects/"+d["projectId"].(string), acc, nil)
+	wantResp(t, g, 200, "")
+
+	// Paid claim: permanent.
+	paidTok := r2.data()["claimToken"].(string)
+	c = e.json(t, "POST", "/v1/projects/claim/"+paidTok, e.account(t, "pro"), nil)
+	wantResp(t, c, 200, "")
+	if c.data()["expiresAt"] != nil {
+		t.Errorf("paid claim expiresAt = %v", c.data()["expiresAt"])
+	}
+
+	// Expiry: past the TTL the unclaimed one is expired and purged, its claim 404, its slug free.
+	unclaimed := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.9").data()
+	e.projClock.Advance(15*time.Minute + time.Second)
+	n, err := e.expiry.Tick(t.Context())
+	if err != nil || n < 1 {
+		t.Fatalf("expiry tick = %d, %v", n, err)
+	}
+	wantResp(t, e.json(t, "POST", "/v1/projects/claim/"+unclaimed["claimToken"].(string), acc, nil), 404, "NOT_FOUND")
+	st, err := commands.Load(t.Context(), e.store, "slug-"+unclaimed["slug"].(string))
+	if err != nil || len(st.Events) != 2 || st.Events[1].EventType() != events.TypeSlugReleased {
+		t.Errorf("slug stream after purge = %v, %v", st.Events, err)
+	}
+	pst, err := commands.Load(t.Context(), e.store, project.Stream(unclaimed["projectId"].(string)))
+	if err != nil || len(pst.Records) != 3 {
+		t.Fatalf("project stream = %v, %v", pst.Events, err)
+	}
+	md, _ := events.ParseMetadata(pst.Records[1].Metadata)
+	if pst.Events[1].EventType() != events.TypeProjectExpired || md.Actor != "system:expiry" {
+		t.Errorf("expiry event = %s by %s", pst.Events[1].EventType(), md.Actor)
+	}
+	// A second tick, or a second instance, changes nothing.
+	if n, err := e.expiry.Tick(t.Context()); err != nil || n != 0 {
+		t.Errorf("second tick = %d, %v", n, err)
+	}
+	if ok, err := e.projects.Expire(t.Context(), unclaimed["projectId"].(string), e.projClock.Now()); ok || err != nil {
+		t.Errorf("repeated expire = %v, %v", ok, err)
+	}
+}
