@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/commands/mailer"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/events/pgstore"
 	"github.com/litehost/litehost/events/secret"
@@ -37,6 +38,7 @@ type app struct {
 	head    headReader
 	keyring *secret.Keyring
 	runner  *projections.Runner
+	mailer  *mailer.Mailer
 	reg     *prometheus.Registry
 	now     func() time.Time
 	closers []func()
@@ -49,8 +51,9 @@ type headReader interface {
 
 // openApp connects to PostgreSQL (creating the database if needed), opens the configured event
 // store and applies every migration set. Close releases what it opened.
-func openApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
-	a := &app{cfg: cfg, logger: logger, now: func() time.Time { return time.Now().UTC() }}
+// now is the clock of every command and process manager (tests pass one they can move on).
+func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() time.Time) (*app, error) {
+	a := &app{cfg: cfg, logger: logger, now: now}
 	kr, err := secret.New(cfg.Secret)
 	if err != nil {
 		return nil, err
@@ -94,6 +97,10 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error)
 	a.runner = projections.NewRunner(pool, a.store, logger.With("component", "projections"), a.projectors()...)
 	a.runner.WaitTimeout = cfg.ConsistencyWait
 	a.reg.MustRegister(a.runner.Collectors()...)
+	if a.mailer, err = a.newMailer(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -155,7 +162,26 @@ func (a *app) serve(ctx context.Context) error {
 
 // processManagers are the background processes that react to events or time.
 func (a *app) processManagers() []func(context.Context) error {
-	return nil
+	return []func(context.Context) error{a.mailer.Run}
+}
+
+// newMailer builds the OTP delivery process manager: SMTP and the HTTP SMS provider when
+// configured, the log otherwise (development only; loadConfig refuses neither channel in
+// production, so the log sender warns loudly on every code).
+func (a *app) newMailer() (*mailer.Mailer, error) {
+	cfg := mailer.Config{AutoCreate: a.cfg.OTPAutoCreate, Now: a.now}
+	if a.cfg.SMTPURL != "" {
+		smtp, err := mailer.NewSMTP(a.cfg.SMTPURL, a.cfg.MailFrom)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Email = smtp
+	}
+	if a.cfg.SMSURL != "" {
+		cfg.SMS = mailer.NewHTTPSMS(a.cfg.SMSURL, a.cfg.SMSToken, &http.Client{Timeout: 15 * time.Second})
+	}
+	lookup := mailer.NewIdentityLookup(a.store, a.keyring)
+	return mailer.New(a.store, a.pool, a.keyring, lookup, cfg, a.logger), nil
 }
 
 // runBackground runs the projectors and process managers (everything serve runs but the HTTP

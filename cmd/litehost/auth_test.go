@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // signIn runs the whole OTP flow for email through the server's real mail and returns the
@@ -64,7 +65,8 @@ func TestSignInReadUserRefreshRevoke(t *testing.T) {
 		t.Errorf("GET /v1/auth/session = %d %s", r.status, r.body)
 	}
 
-	// A second sign-in finds the same account.
+	// A second sign-in (after the 60 s cooldown) finds the same account.
+	s.advance(61 * time.Second)
 	d2 := signIn(t, s, mb, "ada@example.com")
 	if d2["accountCreated"] != false {
 		t.Errorf("second sign-in created an account: %v", d2)
@@ -183,6 +185,7 @@ func TestAuthErrors(t *testing.T) {
 func TestOTPRequestDoesNotEnumerateAccounts(t *testing.T) {
 	s, mb := startWithMail(t, "", nil)
 	signIn(t, s, mb, "known@example.com")
+	s.advance(61 * time.Second) // past the cooldown of known@example.com
 	// A fresh identifier each, so both are first requests of their windows at the same second.
 	a := s.do(http.MethodPost, "/v1/auth/otp/request", map[string]any{"email": "known@example.com", "purpose": "signup"})
 	b := s.do(http.MethodPost, "/v1/auth/otp/request", map[string]any{"email": "unknown@example.com", "purpose": "signin"})

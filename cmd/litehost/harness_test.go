@@ -58,6 +58,7 @@ type testServer struct {
 	srv    *httptest.Server
 	router routers.Router
 	logs   *syncBuffer
+	clock  *testClock
 }
 
 type syncBuffer struct {
@@ -99,7 +100,8 @@ func startServer(t *testing.T, dsn string, extra map[string]string) *testServer 
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := openApp(ctx, cfg, logger)
+	clock := &testClock{}
+	a, err := openApp(ctx, cfg, logger, clock.now)
 	if err != nil {
 		cancel()
 		t.Fatalf("open app: %v", err)
@@ -135,7 +137,27 @@ func startServer(t *testing.T, dsn string, extra map[string]string) *testServer 
 	if err != nil {
 		t.Fatalf("openapi router: %v", err)
 	}
-	return &testServer{t: t, app: a, srv: srv, router: router, logs: logs}
+	return &testServer{t: t, app: a, srv: srv, router: router, logs: logs, clock: clock}
+}
+
+// testClock is real time plus an offset that tests move forward to pass cooldowns and expiries
+// without sleeping.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().UTC().Add(c.offset)
+}
+
+// advance moves the instance's clock forward by d.
+func (s *testServer) advance(d time.Duration) {
+	s.clock.mu.Lock()
+	s.clock.offset += d
+	s.clock.mu.Unlock()
 }
 
 // response is a finished exchange.

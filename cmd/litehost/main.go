@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func withApp(ctx context.Context, getenv func(string) string, logw io.Writer, fn
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	logger := newLogger(cfg, logw)
-	a, err := openApp(ctx, cfg, logger)
+	a, err := openApp(ctx, cfg, logger, func() time.Time { return time.Now().UTC() })
 	if err != nil {
 		return err
 	}
