@@ -68,8 +68,13 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 	}
 	if user := u.User.Username(); user != "" {
 		pass, _ := u.User.Password()
+		// AutoDiscover picks the strongest mechanism but offers none on a connection that may be in
+		// clear; PLAIN itself refuses to send credentials in clear except to localhost.
 		auth := mail.SMTPAuthAutoDiscover
-		if mode == "none" {
+		switch mode {
+		case "opportunistic":
+			auth = mail.SMTPAuthPlain
+		case "none":
 			auth = mail.SMTPAuthPlainNoEnc
 		}
 		opts = append(opts, mail.WithSMTPAuth(auth), mail.WithUsername(user), mail.WithPassword(pass))
