@@ -10,7 +10,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/commands/projectsupload"
 	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/account"
 	"github.com/litehost/litehost/domain/project"
@@ -50,58 +50,6 @@ func (c *projClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// multipartReceiver stands in for the upload package at the HTTP boundary: it stores each
-// "files" part in the real blob store and writes a manifest. HTML detection is the simple
-// non-ZIP rule of spec §3.
-type multipartReceiver struct {
-	blobs *blobs.Store
-}
-
-func (m multipartReceiver) Receive(c *gin.Context, temp bool) (commands.Upload, map[string]string, error) {
-	mr, err := c.Request.MultipartReader()
-	if err != nil {
-		return commands.Upload{}, nil, commands.BadRequest("INVALID_MULTIPART", "not multipart")
-	}
-	fields := map[string]string{}
-	var man blobs.Manifest
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return commands.Upload{}, nil, commands.BadRequest("INVALID_MULTIPART", err.Error())
-		}
-		if part.FormName() != "files" {
-			b, _ := io.ReadAll(io.LimitReader(part, 4096))
-			fields[part.FormName()] = string(b)
-			continue
-		}
-		h, n, err := m.blobs.Put(c.Request.Context(), part)
-		if err != nil {
-			return commands.Upload{}, nil, err
-		}
-		man.Files = append(man.Files, blobs.ManifestFile{Path: part.FileName(), SHA256: h, Size: n,
-			ContentType: blobs.ContentType(part.FileName(), nil)})
-	}
-	if len(man.Files) == 0 || (temp && len(man.Files) > 5) {
-		return commands.Upload{}, nil, domain.Invalid{"files": "1 to 5 files"}
-	}
-	man.Type = project.TypeFiles
-	for _, f := range man.Files {
-		if path.Ext(f.Path) == ".html" {
-			man.Type, man.IndexPath = project.TypeHTML, f.Path
-			break
-		}
-	}
-	hash, err := m.blobs.PutManifest(c.Request.Context(), man)
-	if err != nil {
-		return commands.Upload{}, nil, err
-	}
-	return commands.Upload{ManifestHash: hash, Type: man.Type, IndexPath: man.IndexPath,
-		FileCount: len(man.Files), SizeBytes: man.TotalBytes()}, fields, nil
 }
 
 // testRules mirrors cmd/litehost's ruleStatus for the rules these tests meet.
@@ -176,7 +124,7 @@ type projEnv struct {
 	pool      *pgxpool.Pool
 	store     *pgstore.Store
 	runner    *projections.Runner
-	projClock *projClock
+	clock *projClock
 	projects  *commands.Projects
 	expiry    *commands.Expiry
 	srv       *httptest.Server
@@ -220,7 +168,7 @@ func newProjEnv(t *testing.T) *projEnv {
 	clk := &projClock{t: time.Now().UTC().Truncate(time.Millisecond)}
 	p := commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, clk.Now, logger)
 	siteURL := commands.SiteURL("http", sites, 8080)
-	routes := commands.NewProjectRoutes(p, multipartReceiver{blobs: bs}, commands.NewLimiter(pool), runner, siteURL,
+	routes := commands.NewProjectRoutes(p, projectsupload.New(bs), commands.NewLimiter(pool), runner, siteURL,
 		func(tok string) string { return "http://localhost:8080/claim/" + tok })
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -233,7 +181,7 @@ func newProjEnv(t *testing.T) *projEnv {
 	readapi.NewProjects(pool, siteURL).Register(v1, requireAccount)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &projEnv{pool: pool, store: store, runner: runner, projClock: clk, projects: p,
+	return &projEnv{pool: pool, store: store, runner: runner, clock: clk, projects: p,
 		expiry: commands.NewExpiry(p, pool, 0, logger), srv: srv}
 }
 
@@ -245,7 +193,7 @@ func (e *projEnv) account(t *testing.T, tier string) string {
 	if !ok {
 		t.Fatalf("unknown tier %s", tier)
 	}
-	ev := events.AccountRegistered{AccountID: id, Email: id + "@example.com", Plan: tier, Limits: limits, At: e.projClock.Now()}
+	ev := events.AccountRegistered{AccountID: id, Email: id + "@example.com", Plan: tier, Limits: limits, At: e.clock.Now()}
 	d, err := events.Encode(ev, uuid.New(), events.Metadata{Actor: "system:test"})
 	if err != nil {
 		t.Fatalf("encode: %v", err)
@@ -436,6 +384,7 @@ func TestProjectLifecycle(t *testing.T) {
 	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"expiresIn": "none", "access": "public"}), 200, "")
 
 	// The old slug was released: another project can take it.
+	e.clock.Advance(time.Second)
 	r = e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Other", "slug": "my-project"}, siteFiles)
 	wantResp(t, r, 201, "")
 	otherID := r.data()["projectId"].(string)
@@ -598,7 +547,7 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 		t.Errorf("temp = %v", d)
 	}
 	exp, err := time.Parse(readapi.TimeLayout, d["expiresAt"].(string))
-	if err != nil || !exp.Equal(e.projClock.Now().Add(15*time.Minute)) {
+	if err != nil || !exp.Equal(e.clock.Now().Add(15*time.Minute)) {
 		t.Errorf("expiresAt = %v (%v), want now+15m", d["expiresAt"], err)
 	}
 	var stored string
@@ -616,14 +565,14 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 		t.Errorf("429 without Retry-After: %v", limited.Header)
 	}
 	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.2"), 200, "")
-	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, []upFile{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}, {"f", "6"}}, "X-Test-IP", "192.0.2.3"), 422, "")
+	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, []upFile{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}, {"f", "6"}}, "X-Test-IP", "192.0.2.3"), 413, "UPLOAD_TOO_LARGE")
 
 	// Claim on free: +7 days; again: 409; unknown token: 404.
 	acc := e.account(t, "free")
 	c := e.json(t, "POST", "/v1/projects/claim/"+token, acc, nil)
 	wantResp(t, c, 200, "")
 	cexp, _ := time.Parse(readapi.TimeLayout, c.data()["expiresAt"].(string))
-	if c.data()["slug"] != s || c.data()["projectId"] != d["projectId"] || !cexp.Equal(e.projClock.Now().Add(7*24*time.Hour)) {
+	if c.data()["slug"] != s || c.data()["projectId"] != d["projectId"] || !cexp.Equal(e.clock.Now().Add(7*24*time.Hour)) {
 		t.Errorf("claim = %v", c.data())
 	}
 	wantResp(t, e.json(t, "POST", "/v1/projects/claim/"+token, e.account(t, "pro"), nil), 409, "ALREADY_CLAIMED")
@@ -641,7 +590,7 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 
 	// Expiry: past the TTL the unclaimed one is expired and purged, its claim 404, its slug free.
 	unclaimed := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.9").data()
-	e.projClock.Advance(15*time.Minute + time.Second)
+	e.clock.Advance(15*time.Minute + time.Second)
 	n, err := e.expiry.Tick(t.Context())
 	if err != nil || n < 1 {
 		t.Fatalf("expiry tick = %d, %v", n, err)
@@ -663,7 +612,7 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 	if n, err := e.expiry.Tick(t.Context()); err != nil || n != 0 {
 		t.Errorf("second tick = %d, %v", n, err)
 	}
-	if ok, err := e.projects.Expire(t.Context(), unclaimed["projectId"].(string), e.projClock.Now()); ok || err != nil {
+	if ok, err := e.projects.Expire(t.Context(), unclaimed["projectId"].(string), e.clock.Now()); ok || err != nil {
 		t.Errorf("repeated expire = %v, %v", ok, err)
 	}
 }
