@@ -121,13 +121,13 @@ func requireAccount(c *gin.Context) {
 }
 
 type projEnv struct {
-	pool      *pgxpool.Pool
-	store     *pgstore.Store
-	runner    *projections.Runner
-	clock *projClock
-	projects  *commands.Projects
-	expiry    *commands.Expiry
-	srv       *httptest.Server
+	pool     *pgxpool.Pool
+	store    *pgstore.Store
+	runner   *projections.Runner
+	clock    *projClock
+	projects *commands.Projects
+	expiry   *commands.Expiry
+	srv      *httptest.Server
 }
 
 const sites = "sites.test"
