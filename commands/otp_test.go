@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/litehost/litehost/commands"
@@ -472,4 +474,27 @@ func TestOTPErrorsAreNotDomainRules(t *testing.T) {
 	if !errors.As(err, &he) || errors.As(err, &rule) {
 		t.Errorf("err = %#v, want an *HTTPError that is not a domain.Error", err)
 	}
+}
+
+// failingSignIn stands in for an accounts side that cannot finish (its database is down).
+type failingSignIn struct{}
+
+func (failingSignIn) SignIn(context.Context, uuid.UUID, commands.Identifier, bool) (commands.SignInResult, error) {
+	return commands.SignInResult{}, errors.New("account store unavailable")
+}
+
+func TestOTPVerifyAnswers500WhenSignInFails(t *testing.T) {
+	f := newOTPFixture(t, 1)
+	store := pgstore.New(f.pools[0], slog.New(slog.DiscardHandler))
+	h := commands.NewOTP(store, f.keys, commands.NewLimiter(f.pools[0]), failingSignIn{}, nil, commands.OTPConfig{Now: f.clock.now}, slog.New(slog.DiscardHandler))
+	e := gin.New()
+	e.Use(errorStandIn)
+	h.Register(e)
+	s := &otpServer{store: store, h: h, engine: e}
+
+	s.request(t, aliceBody)
+	a := s.verify(t, `{"email":"alice@example.com","code":"`+f.sentCode(t, s, "alice@example.com")+`"}`)
+	wantError(t, a, http.StatusInternalServerError, "SERVER_ERROR")
+	// The code was consumed: the client redoes the whole flow (spec §4.2).
+	wantError(t, s.verify(t, `{"email":"alice@example.com","code":"`+f.sentCode(t, s, "alice@example.com")+`"}`), http.StatusUnauthorized, "OTP_EXPIRED")
 }
