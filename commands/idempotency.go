@@ -33,6 +33,8 @@ const (
 	// spoolAbove is the body size past which the body is hashed through a temp file, not memory.
 	spoolAbove = 1 << 20
 	maxKeyLen  = 255
+	// rerunStatus marks a finished request whose answer was not stored (SecretAnswers).
+	rerunStatus = -1
 )
 
 type commandIDKey struct{}
@@ -74,7 +76,15 @@ func NewIdempotency(pool *pgxpool.Pool, spoolDir string, logger *slog.Logger, no
 // same key with the same request replays the stored answer for 24 h; with a different request it
 // is refused with 422 IDEMPOTENCY_KEY_REUSED. It must run after authentication, because keys are
 // scoped to the caller.
-func (m *Idempotency) Middleware() gin.HandlerFunc {
+func (m *Idempotency) Middleware() gin.HandlerFunc { return m.middleware(false) }
+
+// SecretAnswers is Middleware for routes whose answers carry secrets shown once (API keys,
+// refresh tokens): their bodies are never stored. A repeat of the same request runs the handler
+// again under the same command ID instead; the handler recognises its own events and derives
+// the same answer, so nothing is decided twice and no secret rests in the database.
+func (m *Idempotency) SecretAnswers() gin.HandlerFunc { return m.middleware(true) }
+
+func (m *Idempotency) middleware(secret bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		key := c.GetHeader(IdempotencyHeader)
 		switch c.Request.Method {
@@ -92,14 +102,14 @@ func (m *Idempotency) Middleware() gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		if err := m.handle(c, key); err != nil {
+		if err := m.handle(c, key, secret); err != nil {
 			_ = c.Error(err)
 			c.Abort()
 		}
 	}
 }
 
-func (m *Idempotency) handle(c *gin.Context, key string) error {
+func (m *Idempotency) handle(c *gin.Context, key string, secret bool) error {
 	ctx := c.Request.Context()
 	scope := "anon:" + c.ClientIP()
 	if p, ok := events.PrincipalFrom(ctx); ok {
@@ -115,7 +125,7 @@ func (m *Idempotency) handle(c *gin.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if stored != nil {
+	if stored != nil && !(secret && stored.requestHash == hash && stored.status == rerunStatus) {
 		return stored.replay(c, hash)
 	}
 	id := uuid.NewSHA1(commandNamespace, []byte(scope+"\x00"+key))
@@ -134,6 +144,9 @@ func (m *Idempotency) handle(c *gin.Context, key string) error {
 	status := rec.Status()
 	if status >= 500 || !rec.Written() {
 		_, err = m.pool.Exec(bctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key)
+	} else if secret {
+		_, err = m.pool.Exec(bctx, `UPDATE idempotency_keys SET status = $3, headers = NULL, body = NULL
+			WHERE scope = $1 AND key = $2`, scope, key, rerunStatus)
 	} else {
 		hdr, _ := json.Marshal(map[string]string{
 			"Content-Type": rec.Header().Get("Content-Type"),

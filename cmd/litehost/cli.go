@@ -3,15 +3,22 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
+
+	"github.com/google/uuid"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/domain/otp"
+	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/projections"
 )
 
@@ -145,5 +152,49 @@ func selectProjectors(all []projections.Projector, names []string) ([]projection
 
 func adminCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Operator commands (they append events like any other command)"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "set-plan <email-or-phone> <tier>",
+		Short: "Change an account's plan (free, starter, creator, pro, scale)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			id, err := parseIdentifier(args[0])
+			if err != nil {
+				return err
+			}
+			return withApp(c.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
+				ctx = events.WithMetadata(ctx, operatorMetadata("set-plan"))
+				accounts := commands.NewAccounts(a.store, a.keyring, a.now)
+				if _, err := accounts.SetPlan(ctx, id, args[1]); err != nil {
+					if errors.Is(err, commands.ErrNotFound) {
+						return fmt.Errorf("no account for %s", id.Value)
+					}
+					return err
+				}
+				fmt.Fprintf(stdout, "%s is now on the %s plan\n", id.Value, args[1])
+				return nil
+			})
+		},
+	})
 	return cmd
+}
+
+// parseIdentifier reads an e-mail address or an E.164 phone number from the command line.
+func parseIdentifier(s string) (commands.Identifier, error) {
+	if strings.HasPrefix(strings.TrimSpace(s), "+") {
+		v, err := otp.NormalizePhone(s)
+		return commands.Identifier{Kind: otp.ChannelPhone, Value: v}, err
+	}
+	v, err := otp.NormalizeEmail(s)
+	return commands.Identifier{Kind: otp.ChannelEmail, Value: v}, err
+}
+
+// operatorMetadata is the metadata of events an operator appends from the command line.
+func operatorMetadata(command string) events.Metadata {
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "unknown"
+	}
+	id := uuid.NewString()
+	return events.Metadata{CorrelationID: id, RequestID: id, Actor: events.SystemActor("admin"),
+		UserAgent: "litehost-cli/" + command + " (os user " + user + ")"}
 }

@@ -45,9 +45,8 @@ func (a *app) engine() *gin.Engine {
 	// Authentication runs before idempotency: keys are scoped to the caller.
 	auth := readapi.NewAuthenticator(a.pool, a.keyring, a.now)
 	idem := commands.NewIdempotency(a.pool, filepath.Join(a.cfg.DataDir, "tmp"), a.logger, a.now, renderErrors(a.logger))
-	// Writes that also work without a key: a key that is sent must be valid.
-	anonymous := v1.Group("", auth.Optional(), idem.Middleware())
-	alreadyAuthenticated := func(c *gin.Context) { c.Next() }
+	// Sign-in answers carry keys shown once: retries re-derive them instead of storing them.
+	signIn := v1.Group("", idem.SecretAnswers())
 
 	accounts := commands.NewAccounts(a.store, a.keyring, a.now)
 	otp := commands.NewOTP(a.store, a.keyring, commands.NewLimiter(a.pool), accounts, a.runner, commands.OTPConfig{
@@ -55,8 +54,9 @@ func (a *app) engine() *gin.Engine {
 		AutoCreate: a.cfg.OTPAutoCreate,
 		Now:        a.now,
 	}, a.logger.With("component", "otp"))
-	otp.Register(e.Group("", auth.Optional(), idem.Middleware())) // registers absolute paths
-	commands.NewAccountRoutes(accounts, a.runner).Register(anonymous, alreadyAuthenticated)
+	otp.Register(e.Group("", idem.SecretAnswers())) // registers absolute paths
+	// Refresh takes no key (a client refreshes because its key expired); revoke takes either.
+	commands.NewAccountRoutes(accounts, a.runner).Register(signIn, auth.Optional())
 	readapi.NewAccounts(a.pool).Register(v1, auth.Require())
 	return e
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/account"
+	"github.com/litehost/litehost/domain/otp"
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/domain/slug"
 	"github.com/litehost/litehost/events"
@@ -42,6 +43,24 @@ var ruleStatus = map[domain.Error]apiError{
 	account.ErrRefreshReused:   {http.StatusUnauthorized, "REFRESH_TOKEN_REUSED"},
 	account.ErrNotRegistered:   {http.StatusNotFound, "NOT_FOUND"},
 	account.ErrSessionNotFound: {http.StatusNotFound, "NOT_FOUND"},
+
+	// OTP: the handler answers most of these itself with their retry details (commands/otp.go);
+	// these entries are the status each rule has wherever else it surfaces.
+	otp.ErrEmailInvalid:        {http.StatusBadRequest, "INVALID_REQUEST"},
+	otp.ErrPhoneInvalid:        {http.StatusBadRequest, "INVALID_REQUEST"},
+	otp.ErrPurposeNotKnown:     {http.StatusBadRequest, "INVALID_REQUEST"},
+	otp.ErrChannelNotKnown:     {http.StatusBadRequest, "INVALID_REQUEST"},
+	otp.ErrAddressMissing:      {http.StatusBadRequest, "INVALID_REQUEST"},
+	otp.ErrTooManyRequests:     {http.StatusTooManyRequests, "RATE_LIMITED"},
+	otp.ErrCooldown:            {http.StatusTooManyRequests, "RATE_LIMITED"},
+	otp.ErrLocked:              {http.StatusTooManyRequests, "OTP_LOCKED"},
+	otp.ErrExpired:             {http.StatusUnauthorized, "OTP_EXPIRED"},
+	otp.ErrInvalidCode:         {http.StatusUnauthorized, "OTP_INVALID"},
+	otp.ErrTooManyAttempts:     {http.StatusTooManyRequests, "OTP_TOO_MANY_ATTEMPTS"},
+	commands.ErrSignupDisabled: {http.StatusForbidden, "SIGNUP_DISABLED"},
+	// Programming errors of the OTP handler (it always supplies these): a 500 if they ever surface.
+	otp.ErrNonceRequired:    {http.StatusInternalServerError, "SERVER_ERROR"},
+	otp.ErrCheckNotProvided: {http.StatusInternalServerError, "SERVER_ERROR"},
 }
 
 // classify picks the status and code for err. Anything unrecognised is a server error whose

@@ -311,3 +311,16 @@ func esdbURL(t *testing.T, dsn string) string {
 	})
 	return emu.URL()
 }
+
+// waitFor polls cond for up to 10 s: for effects of other processes (a CLI's event reaching a
+// running instance), never for answers of our own writes, which are read-your-writes.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the litehost command tree in-process against the instance's database.
+func runCLI(t *testing.T, s *testServer, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	env := map[string]string{
+		"LITEHOST_DATABASE_URL": s.app.cfg.DatabaseURL,
+		"LITEHOST_SECRET":       string(s.app.cfg.Secret),
+		"LITEHOST_DATA_DIR":     s.app.cfg.DataDir,
+		"LITEHOST_EVENT_STORE":  s.app.cfg.EventStore,
+		"LITEHOST_ESDB_URL":     s.app.cfg.ESDBURL,
+		"LOG_LEVEL":             "warn",
+	}
+	cmd := newRootCmd(func(k string) string { return env[k] }, &out, &errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String() + errOut.String(), err
+}
+
+func TestAdminSetPlan(t *testing.T) {
+	s, mb := startWithMail(t, "", nil)
+	key := signIn(t, s, mb, "plan@example.com")["apiKey"].(string)
+
+	out, err := runCLI(t, s, "admin", "set-plan", "Plan@Example.com", "starter")
+	if err != nil {
+		t.Fatalf("set-plan: %v\n%s", err, out)
+	}
+	// The CLI's event reaches the read model through the running instance's projector.
+	waitFor(t, func() bool {
+		r := s.do(http.MethodGet, "/v1/user", nil, bearer(key))
+		return r.data(t)["plan"].(map[string]any)["tier"] == "starter"
+	})
+	if out, err := runCLI(t, s, "admin", "set-plan", "nobody@example.com", "pro"); err == nil || !strings.Contains(out+err.Error(), "no account") {
+		t.Errorf("unknown account: %v %s", err, out)
+	}
+	if out, err := runCLI(t, s, "admin", "set-plan", "plan@example.com", "platinum"); err == nil {
+		t.Errorf("unknown tier accepted: %s", out)
+	}
+	out, err = runCLI(t, s, "projections", "status")
+	if err != nil || !strings.Contains(out, "accounts") {
+		t.Errorf("projections status: %v\n%s", err, out)
+	}
+}
