@@ -98,8 +98,8 @@ func TestSites(t *testing.T) {
 	}
 
 	tests := []struct {
-		host, path string
-		status     int
+		host, path  string
+		status      int
 		body, ctype string
 	}{
 		{"site.sites.test:8080", "/", 200, "<h1>home</h1>", "text/html; charset=utf-8"},
