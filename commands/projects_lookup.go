@@ -48,3 +48,19 @@ func (l *PGProjectLookup) ByClaimHash(ctx context.Context, hash string) (string,
 	}
 	return id, nil
 }
+
+// LiveManifests returns the manifest hash of every deployment of every live project: what blob
+// garbage collection (blobs.Store.Collect) must keep. Deleted and purged projects' deployments
+// are gone from the read model, so their blobs become collectable; the collector's grace period
+// covers uploads whose deployment event is not projected yet.
+func (l *PGProjectLookup) LiveManifests(ctx context.Context) ([]string, error) {
+	rows, err := l.pool.Query(ctx, `SELECT DISTINCT manifest_hash FROM deployments`)
+	if err != nil {
+		return nil, fmt.Errorf("live manifests: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("live manifests: %w", err)
+	}
+	return out, nil
+}

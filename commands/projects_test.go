@@ -173,7 +173,7 @@ func newProjEnv(t *testing.T) *projEnv {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.ContextWithFallback = true
-	e.Use(func(c *gin.Context) {
+	e.Use(readapi.NewSites(pool, bs, sites, clk.Now, logger).Middleware(), func(c *gin.Context) {
 		c.Request = c.Request.WithContext(events.WithMetadata(c.Request.Context(), events.Metadata{ClientIP: c.GetHeader("X-Test-IP")}))
 	}, renderErrors)
 	v1 := e.Group("/v1")
@@ -289,6 +289,28 @@ func wantResp(t *testing.T, r projResp, status int, code string) {
 
 var siteFiles = []upFile{{"index.html", "<h1>v1</h1>"}}
 
+// fetchSite GETs / of a site by its host name from the same server as the API.
+func (e *projEnv) fetchSite(t *testing.T, slug string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", e.srv.URL+"/", nil)
+	req.Host = slug + "." + sites + ":8080"
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", slug, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func (e *projEnv) wantSite(t *testing.T, slug string, status int, body string) {
+	t.Helper()
+	gotStatus, got := e.fetchSite(t, slug)
+	if gotStatus != status || (body != "" && got != body) {
+		t.Errorf("site %s = %d %q, want %d %q", slug, gotStatus, got, status, body)
+	}
+}
+
 func TestProjectLifecycle(t *testing.T) {
 	e := newProjEnv(t)
 	acc := e.account(t, "starter")
@@ -315,6 +337,8 @@ func TestProjectLifecycle(t *testing.T) {
 		t.Errorf("get = %v", g)
 	}
 
+	e.wantSite(t, "my-project", 200, "<h1>v1</h1>")
+
 	// Two pushes: history lists 3 deployments newest first, exactly one active.
 	var pushed []string
 	for i := 2; i <= 3; i++ {
@@ -325,6 +349,7 @@ func TestProjectLifecycle(t *testing.T) {
 			t.Errorf("push url = %v", r.data()["url"])
 		}
 	}
+	e.wantSite(t, "my-project", 200, "vvv")
 	hist := e.json(t, "GET", "/v1/projects/"+id+"/status", acc, nil)
 	wantResp(t, hist, 200, "")
 	list, _ := hist.Body["data"].([]any)
@@ -349,6 +374,7 @@ func TestProjectLifecycle(t *testing.T) {
 	// Rollback to version 1 appends version 4 pointing at it.
 	r = e.json(t, "POST", "/v1/projects/"+id+"/rollback", acc, map[string]string{"deploymentId": first})
 	wantResp(t, r, 200, "")
+	e.wantSite(t, "my-project", 200, "<h1>v1</h1>")
 	hist = e.json(t, "GET", "/v1/projects/"+id+"/status", acc, nil)
 	top := hist.Body["data"].([]any)[0].(map[string]any)
 	if top["version"] != 4.0 || top["status"] != "active" || top["rollbackOf"] != first || top["sizeBytes"] != float64(len("<h1>v1</h1>")) {
@@ -381,7 +407,12 @@ func TestProjectLifecycle(t *testing.T) {
 	}
 	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"title": 5, "bogus": true}), 422, "VALIDATION_FAILED")
 	wantResp(t, e.do(t, "PATCH", "/v1/projects/"+id, acc, strings.NewReader("{nope"), "application/json"), 400, "INVALID_JSON")
+	e.wantSite(t, "renamed", 404, "") // private
+	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"status": "public"}), 200, "")
+	e.wantSite(t, "renamed", 401, "") // password access
 	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"expiresIn": "none", "access": "public"}), 200, "")
+	e.wantSite(t, "renamed", 200, "<h1>v1</h1>")
+	e.wantSite(t, "my-project", 404, "")
 
 	// The old slug was released: another project can take it.
 	e.clock.Advance(time.Second)
@@ -397,6 +428,7 @@ func TestProjectLifecycle(t *testing.T) {
 		t.Errorf("archive = %v", r.Body)
 	}
 	wantResp(t, e.upload(t, "PUT", "/v1/projects/"+id, acc, nil, siteFiles), 409, "PROJECT_ARCHIVED")
+	e.wantSite(t, "renamed", 404, "")
 	ids := func(q string) []string {
 		r := e.json(t, "GET", "/v1/projects"+q, acc, nil)
 		wantResp(t, r, 200, "")
@@ -427,6 +459,7 @@ func TestProjectLifecycle(t *testing.T) {
 		t.Errorf("unarchive = %v", r.Body)
 	}
 	wantResp(t, e.json(t, "POST", "/v1/projects/"+id+"/unarchive", acc, nil), 200, "")
+	e.wantSite(t, "renamed", 200, "<h1>v1</h1>")
 
 	// Delete: gone everywhere, slug free again.
 	r = e.json(t, "DELETE", "/v1/projects/"+id, acc, nil)
@@ -435,8 +468,20 @@ func TestProjectLifecycle(t *testing.T) {
 		t.Errorf("delete = %v", r.Body)
 	}
 	wantResp(t, e.json(t, "GET", "/v1/projects/"+id, acc, nil), 404, "NOT_FOUND")
+	e.wantSite(t, "renamed", 404, "")
 	wantResp(t, e.json(t, "DELETE", "/v1/projects/"+id, acc, nil), 404, "NOT_FOUND")
 	wantResp(t, e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "x", "slug": "renamed"}, siteFiles), 201, "")
+
+	// Blob collection keeps exactly the manifests of live deployments: the deleted project's
+	// pushed versions are no longer referenced.
+	live, err := commands.NewPGProjectLookup(e.pool).LiveManifests(t.Context())
+	if err != nil {
+		t.Fatalf("live manifests: %v", err)
+	}
+	var wantLive int
+	if err := e.pool.QueryRow(t.Context(), `SELECT count(DISTINCT manifest_hash) FROM deployments`).Scan(&wantLive); err != nil || len(live) != wantLive || wantLive != 1 {
+		t.Errorf("live manifests = %v, want the %d of the two remaining projects (same files)", live, wantLive)
+	}
 }
 
 func TestFreeTierGatesAndQuota(t *testing.T) {
