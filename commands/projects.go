@@ -613,3 +613,12 @@ func (p *Projects) PrecheckPush(ctx context.Context, accountID, projectID string
 	_, err = project.Push(s, accountID, plan, project.Usage{StorageBytes: usage.StorageBytes}, events.Deployment{}, p.now().UTC())
 	return err
 }
+
+// Move puts a project into workspace to ("" = the owner's personal scope) on behalf of its owner;
+// the workspace process manager calls it (actor system:<name> in ctx) when a workspace is deleted.
+// Moving a project where it already is appends nothing.
+func (p *Projects) Move(ctx context.Context, commandID uuid.UUID, ownerID, projectID, to string) (events.Position, error) {
+	return p.simple(ctx, commandID, projectID, func(s project.State, now time.Time) ([]events.Event, error) {
+		return project.Move(s, ownerID, to, now)
+	})
+}
