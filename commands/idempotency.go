@@ -289,3 +289,12 @@ func (r *recorder) WriteString(s string) (int, error) {
 	r.body.WriteString(s)
 	return r.ResponseWriter.WriteString(s)
 }
+
+// Prune deletes answers older than the 24 h replay window.
+func (m *Idempotency) Prune(ctx context.Context) (int64, error) {
+	tag, err := m.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, m.now().Add(-idempotencyTTL))
+	if err != nil {
+		return 0, fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

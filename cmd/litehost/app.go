@@ -162,7 +162,29 @@ func (a *app) serve(ctx context.Context) error {
 
 // processManagers are the background processes that react to events or time.
 func (a *app) processManagers() []func(context.Context) error {
-	return []func(context.Context) error{a.mailer.Run}
+	return []func(context.Context) error{a.mailer.Run, a.housekeeping}
+}
+
+// housekeeping drops rate-limit windows and idempotent answers that can no longer matter. Every
+// instance may run it; the deletes are idempotent.
+func (a *app) housekeeping(ctx context.Context) error {
+	limiter := commands.NewLimiter(a.pool)
+	idem := commands.NewIdempotency(a.pool, "", a.logger, a.now, nil)
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if _, err := limiter.Prune(ctx, a.now().Add(-2*time.Hour)); err != nil && ctx.Err() == nil {
+			a.logger.Warn("prune rate limits", "error", err)
+		}
+		if _, err := idem.Prune(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Warn("prune idempotency keys", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // newMailer builds the OTP delivery process manager: SMTP and the HTTP SMS provider when

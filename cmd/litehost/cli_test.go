@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,8 @@ func runCLI(t *testing.T, s *testServer, args ...string) (string, error) {
 		"LITEHOST_DATA_DIR":     s.app.cfg.DataDir,
 		"LITEHOST_EVENT_STORE":  s.app.cfg.EventStore,
 		"LITEHOST_ESDB_URL":     s.app.cfg.ESDBURL,
+		"LITEHOST_SMTP_URL":     s.app.cfg.SMTPURL,
+		"LITEHOST_DEV":          strconv.FormatBool(s.app.cfg.Dev),
 		"LOG_LEVEL":             "warn",
 	}
 	cmd := newRootCmd(func(k string) string { return env[k] }, &out, &errOut)

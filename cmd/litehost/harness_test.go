@@ -39,6 +39,7 @@ func testEnv(t *testing.T, dsn string, extra map[string]string) func(string) str
 		"LITEHOST_DATA_DIR":     t.TempDir(),
 		"LITEHOST_HTTP_ADDR":    "127.0.0.1:0",
 		"LOG_LEVEL":             "warn",
+		"LITEHOST_DEV":          "true", // tests without a mailbox log their codes
 	}
 	if os.Getenv("LITEHOST_TEST_EVENT_STORE") == "esdb" {
 		env["LITEHOST_EVENT_STORE"] = "esdb"

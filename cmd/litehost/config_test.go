@@ -1,0 +1,67 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfigDefaults(t *testing.T) {
+	c, err := loadConfig(envOf(map[string]string{"LITEHOST_DEV": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.EventStore != "postgres" || c.SitesDomain != "localhost" ||
+		c.TempTTL != 15*time.Minute || c.MaxUploadBytes != 100<<20 || !c.OTPAutoCreate ||
+		len(c.OTPChannels) != 1 || c.OTPChannels[0] != "email" || string(c.Secret) != devSecret {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestLoadConfigReportsEveryProblem(t *testing.T) {
+	_, err := loadConfig(envOf(map[string]string{
+		"LITEHOST_EVENT_STORE":     "mongo",
+		"LITEHOST_SECRET":          "short",
+		"LITEHOST_OTP_CHANNELS":    "email,pigeon",
+		"LITEHOST_TEMP_TTL":        "soon",
+		"LITEHOST_OTP_AUTO_CREATE": "maybe",
+		"LOG_LEVEL":                "loud",
+		"LITEHOST_DATABASE_URL":    "mysql://x",
+	}))
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for _, want := range []string{"LITEHOST_EVENT_STORE", "LITEHOST_SECRET", "LITEHOST_OTP_CHANNELS",
+		"LITEHOST_TEMP_TTL", "LITEHOST_OTP_AUTO_CREATE", "LOG_LEVEL", "LITEHOST_DATABASE_URL", "LITEHOST_SMTP_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestLoadConfigProductionNeedsSecretAndMail(t *testing.T) {
+	_, err := loadConfig(envOf(map[string]string{}))
+	if err == nil || !strings.Contains(err.Error(), "LITEHOST_SECRET") || !strings.Contains(err.Error(), "LITEHOST_SMTP_URL") {
+		t.Errorf("production without secret and SMTP: %v", err)
+	}
+	_, err = loadConfig(envOf(map[string]string{
+		"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_SMTP_URL": "smtp://mail:25",
+		"LITEHOST_EVENT_STORE": "esdb",
+	}))
+	if err == nil || !strings.Contains(err.Error(), "LITEHOST_ESDB_URL") {
+		t.Errorf("esdb without URL: %v", err)
+	}
+	c, err := loadConfig(envOf(map[string]string{
+		"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_SMTP_URL": "smtp://mail:25",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range c.logAttrs() {
+		if s, ok := v.(string); ok && strings.Contains(s, strings.Repeat("s", 40)) {
+			t.Error("the secret is in the start-up log attributes")
+		}
+	}
+}
