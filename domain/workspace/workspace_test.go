@@ -31,7 +31,9 @@ func TestDecide(t *testing.T) {
 		wantErr error
 	}{
 		{"create trims the name", nil,
-			func(s workspace.State) ([]events.Event, error) { return workspace.Create(s, "w1", "a1", "  My Team ", now) },
+			func(s workspace.State) ([]events.Event, error) {
+				return workspace.Create(s, "w1", "a1", "  My Team ", now)
+			},
 			[]events.Event{events.WorkspaceCreated{WorkspaceID: "w1", OwnerID: "a1", Name: "My Team", At: now}}, nil},
 		{"create with 255 characters", nil,
 			func(s workspace.State) ([]events.Event, error) { return workspace.Create(s, "w1", "a1", long, now) },
@@ -43,7 +45,9 @@ func TestDecide(t *testing.T) {
 			func(s workspace.State) ([]events.Event, error) { return workspace.Create(s, "w1", "a1", " \t ", now) },
 			nil, domain.Invalid{}},
 		{"create again by the same owner", []events.Event{created("My Team")},
-			func(s workspace.State) ([]events.Event, error) { return workspace.Create(s, "w1", "a1", "My Team", now) },
+			func(s workspace.State) ([]events.Event, error) {
+				return workspace.Create(s, "w1", "a1", "My Team", now)
+			},
 			nil, nil},
 		{"rename", []events.Event{created("Old")},
 			func(s workspace.State) ([]events.Event, error) { return workspace.Rename(s, "a1", " New ", now) },
