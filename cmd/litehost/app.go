@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,9 +20,11 @@ import (
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/commands/mailer"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/blobs"
 	"github.com/litehost/litehost/events/pgstore"
 	"github.com/litehost/litehost/events/secret"
 	"github.com/litehost/litehost/projections"
+	"github.com/litehost/litehost/readapi"
 )
 
 // version is the API version reported by GET /v1.
@@ -31,17 +32,20 @@ const version = "1.0.0"
 
 // app is the composition root: every long-lived dependency, built once by openApp.
 type app struct {
-	cfg     Config
-	logger  *slog.Logger
-	pool    *pgxpool.Pool
-	store   events.Store
-	head    headReader
-	keyring *secret.Keyring
-	runner  *projections.Runner
-	mailer  *mailer.Mailer
-	reg     *prometheus.Registry
-	now     func() time.Time
-	closers []func()
+	cfg      Config
+	logger   *slog.Logger
+	pool     *pgxpool.Pool
+	store    events.Store
+	head     headReader
+	keyring  *secret.Keyring
+	runner   *projections.Runner
+	mailer   *mailer.Mailer
+	blobs    *blobs.Store
+	projects *commands.Projects
+	sites    *readapi.Sites
+	reg      *prometheus.Registry
+	now      func() time.Time
+	closers  []func()
 }
 
 // headReader gives the newest position of the log, for projector lag.
@@ -101,6 +105,13 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	if a.blobs, err = blobs.New(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.projects = commands.NewProjects(a.store, commands.NewPGProjectLookup(pool), nil, a.keyring, cfg.TempTTL, a.now,
+		logger.With("component", "projects"))
+	a.sites = readapi.NewSites(pool, a.blobs, cfg.SitesDomain, a.now, logger.With("component", "sites"))
 	return a, nil
 }
 
@@ -124,6 +135,7 @@ func (a *app) Close() {
 func (a *app) projectors() []projections.Projector {
 	return []projections.Projector{
 		projections.Accounts(),
+		projections.Projects(),
 	}
 }
 
@@ -162,7 +174,8 @@ func (a *app) serve(ctx context.Context) error {
 
 // processManagers are the background processes that react to events or time.
 func (a *app) processManagers() []func(context.Context) error {
-	return []func(context.Context) error{a.mailer.Run, a.housekeeping}
+	expiry := commands.NewExpiry(a.projects, a.pool, time.Second, a.logger.With("process", "expiry"))
+	return []func(context.Context) error{a.mailer.Run, expiry.Run, a.housekeeping}
 }
 
 // housekeeping drops rate-limit windows and idempotent answers that can no longer matter. Every
@@ -179,6 +192,7 @@ func (a *app) housekeeping(ctx context.Context) error {
 		if _, err := idem.Prune(ctx); err != nil && ctx.Err() == nil {
 			a.logger.Warn("prune idempotency keys", "error", err)
 		}
+		a.collectBlobs(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -237,11 +251,23 @@ func (a *app) siteURL(slug string) string {
 	return scheme + "://" + host
 }
 
-// claimURL is where a person claims a temporary project in a browser.
-func (a *app) claimURL(token string) string {
-	base := strings.TrimRight(a.cfg.PublicURL, "/")
-	if base == "" {
-		base = "http://localhost" + a.cfg.HTTPAddr
+// blobGrace protects blobs written by uploads still in flight (and not yet referenced by an
+// event) from collection; it is far above the longest upload request.
+const blobGrace = 2 * time.Hour
+
+// collectBlobs deletes content no live deployment references any more (after deletes and purges).
+func (a *app) collectBlobs(ctx context.Context) {
+	live, err := commands.NewPGProjectLookup(a.pool).LiveManifests(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.logger.Warn("collect blobs: live manifests", "error", err)
+		}
+		return
 	}
-	return base + "/v1/projects/claim/" + token
+	res, err := a.blobs.Collect(ctx, live, blobGrace)
+	if err != nil && ctx.Err() == nil {
+		a.logger.Warn("collect blobs", "error", err)
+		return
+	}
+	a.logger.Debug("collected blobs", "result", res)
 }

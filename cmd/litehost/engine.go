@@ -10,7 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/commands/projectsupload"
 	"github.com/litehost/litehost/docs"
+	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/projections"
 	"github.com/litehost/litehost/readapi"
 )
@@ -18,7 +20,14 @@ import (
 // handler is the whole HTTP surface: the API, and the hosted sites selected by Host header.
 // main and the tests both use it.
 func (a *app) handler() http.Handler {
-	return a.engine()
+	api := a.engine()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := a.sites.Slug(r.Host); ok {
+			a.sites.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // engine builds the Gin engine of the API.
@@ -58,7 +67,26 @@ func (a *app) engine() *gin.Engine {
 	// Refresh takes no key (a client refreshes because its key expired); revoke takes either.
 	commands.NewAccountRoutes(accounts, a.runner).Register(signIn, auth.Optional())
 	readapi.NewAccounts(a.pool).Register(v1, auth.Require())
+
+	// Project writes: the key (when sent) is checked before the idempotency key is scoped to
+	// it; routes that need an account then only check that one was found.
+	writes := v1.Group("", auth.Optional(), idem.Middleware())
+	recv := projectsupload.New(a.blobs).WithMaxRequestBytes(a.cfg.MaxUploadBytes)
+	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, nil).
+		Register(writes, requirePrincipal)
+	readapi.NewProjects(a.pool, a.siteURL).Register(v1, auth.Require())
 	return e
+}
+
+// requirePrincipal refuses a request that an earlier Authenticator.Optional let through
+// without a key.
+func requirePrincipal(c *gin.Context) {
+	if _, ok := events.PrincipalFrom(c.Request.Context()); !ok {
+		_ = c.Error(readapi.AuthError{Code: readapi.CodeAPIKeyMissing})
+		c.Abort()
+		return
+	}
+	c.Next()
 }
 
 // apiInfo answers GET /v1 (DESIGN §12: name, version, docs URL).

@@ -28,6 +28,15 @@ func New(bs *blobs.Store) *Receiver {
 	return &Receiver{blobs: bs, lim: upload.DefaultLimits(), temp: upload.TempLimits()}
 }
 
+// WithMaxRequestBytes returns r with the largest accepted upload (LITEHOST_MAX_UPLOAD_MB) set
+// to n bytes: the request, one file and all files together. Temporary uploads keep their own
+// 2 MB bound.
+func (r *Receiver) WithMaxRequestBytes(n int64) *Receiver {
+	out := *r
+	out.lim.MaxRequestBytes, out.lim.MaxFileBytes, out.lim.MaxTotalFileBytes = n, n, n
+	return &out
+}
+
 // Receive parses and stores the request's upload. The fields map holds only the fields the
 // request carried, so a sent-but-empty password differs from none.
 func (r *Receiver) Receive(c *gin.Context, temp bool) (up commands.Upload, fields map[string]string, err error) {
