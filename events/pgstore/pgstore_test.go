@@ -136,6 +136,7 @@ func TestRolledBackTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("begin: %v", err)
 	}
+	defer func() { _ = tx.Rollback(t.Context()) }() // a failed check must not leave the pool waiting for it
 	if _, err := pgstore.AppendInTx(t.Context(), tx, "slow-1", events.NoStream(), []events.EventData{event("test.slow.v1")}); err != nil {
 		t.Fatalf("append in tx: %v", err)
 	}
