@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -29,6 +30,9 @@ const listenerAppName = "pgstore-listener"
 // the matching events to the consumer one by one (it waits while the consumer is busy), and when
 // it has caught up waits for a notification or the poll interval, whichever comes first.
 func (s *Store) SubscribeAll(ctx context.Context, from events.Position, filter events.Filter) (events.Subscription, error) {
+	if from.Commit > math.MaxInt64 || from.Prepare > math.MaxInt64 {
+		return nil, fmt.Errorf("subscribe: position %s out of range", from)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	sub := &subscription{
 		store:  s,
@@ -73,9 +77,8 @@ func (sub *subscription) run(ctx context.Context, pos events.Position) {
 	defer close(sub.done)
 	defer close(sub.events)
 	defer sub.closeListener(ctx)
-	err := sub.loop(ctx, pos)
-	if err != nil && ctx.Err() == nil {
-		sub.store.logger.ErrorContext(ctx, "event subscription failed", "position", pos.String(), "error", err)
+	// The failure is returned through Err, not logged: the consumer decides what it means.
+	if err := sub.loop(ctx, pos); err != nil && ctx.Err() == nil {
 		sub.mu.Lock()
 		sub.err = err
 		sub.mu.Unlock()
@@ -90,7 +93,7 @@ func (sub *subscription) loop(ctx context.Context, pos events.Position) error {
 		sub.ensureListener(ctx)
 		page, err := s.ReadAll(ctx, pos, subscribePage)
 		if err != nil {
-			return err
+			return fmt.Errorf("subscription after %s: %w", pos, err)
 		}
 		for _, e := range page {
 			if sub.filter.Match(e.Stream, e.Type) {
@@ -107,7 +110,7 @@ func (sub *subscription) loop(ctx context.Context, pos events.Position) error {
 		}
 		pending, err := s.pendingBeyond(ctx, pos)
 		if err != nil {
-			return err
+			return fmt.Errorf("subscription after %s: %w", pos, err)
 		}
 		wait := s.pollInterval
 		if pending {

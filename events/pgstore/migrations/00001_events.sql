@@ -42,8 +42,10 @@ DECLARE
     first_v bigint;
     matched int;
 BEGIN
-    -- Serialises appends to one stream only; different streams never wait for each other.
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
+    -- Serialises appends to one stream only; different streams never wait for each other
+    -- (barring a hash collision, which only costs a wait). The two-key form with pgstore's own
+    -- class key ('pgst') keeps clear of other users of single-key advisory locks.
+    PERFORM pg_advisory_xact_lock(1885827956, hashtext(p_stream));
     SELECT coalesce(max(e.stream_version), -1) INTO actual FROM events e WHERE e.stream_id = p_stream;
 
     SELECT e.stream_version INTO first_v FROM events e
