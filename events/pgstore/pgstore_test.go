@@ -1,6 +1,7 @@
 package pgstore_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -366,5 +367,47 @@ func TestSubscriptionReportsFailure(t *testing.T) {
 	}
 	if sub.Err() == nil {
 		t.Error("Err = nil after a failure, want the read error")
+	}
+}
+
+// Appends wait only for appends to the same stream: no global lock on the write path.
+func TestAppendLocksOnlyItsStream(t *testing.T) {
+	s, pool := newStore(t)
+	tx, err := pool.Begin(t.Context())
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	defer func() { _ = tx.Rollback(t.Context()) }()
+	if _, err := pgstore.AppendInTx(t.Context(), tx, "locked-1", events.NoStream(), []events.EventData{event("t.a.v1")}); err != nil {
+		t.Fatalf("append in tx: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.Append(ctx, "free-1", events.NoStream(), []events.EventData{event("t.a.v1")}); err != nil {
+		t.Fatalf("append to another stream while one is locked: %v", err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(t.Context(), "locked-1", events.NoStream(), []events.EventData{event("t.b.v1")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("append to the locked stream returned before the holder committed: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	select {
+	case err := <-done:
+		var wev *events.WrongExpectedVersionError
+		if !errors.As(err, &wev) || wev.Actual != 0 {
+			t.Fatalf("waiting NoStream append after the holder committed: %v, want wrong expected version with actual 0", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("append to the locked stream still waits after the holder committed")
 	}
 }
