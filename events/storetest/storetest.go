@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) events.Store) {
 		{"ExpectedVersion", testExpectedVersion},
 		{"IdempotentResend", testIdempotentResend},
 		{"ResendWithDifferentIDs", testResendDiffers},
+		{"IDsArePerStream", testIDsPerStream},
 		{"ReadStreamRange", testReadStreamRange},
 		{"ReadStreamNotFound", testReadStreamNotFound},
 		{"ReadAllOrderAndPositions", testReadAllPositions},
@@ -392,6 +393,20 @@ func testResendDiffers(t *testing.T, s events.Store) {
 			t.Errorf("stream has %d events, want 3", n)
 		}
 	})
+}
+
+// testIDsPerStream: an event id already stored in one stream is a new event in another
+// (esdb-protocol-notes §7 item 12).
+func testIDsPerStream(t *testing.T, s events.Store) {
+	sc := scope()
+	e := newEvent("storetest.happened.v1", 0)
+	first := mustAppend(t, s, sc+"-1", events.NoStream(), []events.EventData{e})
+	second := mustAppend(t, s, sc+"-2", events.NoStream(), []events.EventData{e})
+	if second.Position.Compare(first.Position) <= 0 {
+		t.Errorf("second append at %s is not after the first at %s", second.Position, first.Position)
+	}
+	checkRecorded(t, sc+"-1", 0, []events.EventData{e}, readStream(t, s, sc+"-1"))
+	checkRecorded(t, sc+"-2", 0, []events.EventData{e}, readStream(t, s, sc+"-2"))
 }
 
 func testReadStreamRange(t *testing.T, s events.Store) {
