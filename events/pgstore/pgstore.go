@@ -2,6 +2,20 @@
 // events table, appends serialised per stream by an advisory lock, and a global log ordered by
 // (transaction id, row sequence) that only shows transactions older than every one still running,
 // so that a reader never skips an event whose transaction commits late.
+//
+// Positions are {Commit: appending transaction id (xid8), Prepare: global_position}; the
+// AppendResult position of a batch is its last event's, exactly as ReadAll later returns it.
+//
+// Idempotency follows EventStoreDB (esdb-protocol-notes §1): a batch whose first id is already
+// in the stream is an idempotent success, returning the original NextVersion and Position, when
+// the whole batch is stored there in order and the expectation points at the same place (NoStream:
+// version 0; Exact(v): v+1; Any and StreamExists: anywhere); otherwise it is a wrong expected
+// version. Event ids are unique per stream, so where EventStoreDB would store a duplicate id (a
+// later id of a new batch already in the stream, or a resend with Exact(current)) pgstore reports
+// a wrong expected version instead; a command handler reloads and recognises its work either way.
+//
+// Each subscription holds one extra connection for LISTEN (application_name pgstore-listener)
+// besides the pool's; without it, polling alone still delivers.
 package pgstore
 
 import (
