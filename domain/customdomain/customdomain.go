@@ -55,6 +55,14 @@ func Statuses() []string {
 // ValidStatus reports whether s is a status of spec §4.5.
 func ValidStatus(s string) bool { return slices.Contains(Statuses(), s) }
 
+// CheckStatus returns a domain.Invalid on "status" unless s is a status of spec §4.5.
+func CheckStatus(s string) error {
+	if !ValidStatus(s) {
+		return domain.Invalid{"status": "must be one of " + strings.Join(Statuses(), ", ")}
+	}
+	return nil
+}
+
 // Assignable reports whether a domain in status can be assigned to a project.
 func Assignable(status string) bool { return status == StatusActive || status == StatusSSLActive }
 
@@ -187,8 +195,8 @@ type Add struct {
 
 // Decide records the domain. The hostname must already be reserved for it.
 func (c Add) Decide(s State, now time.Time) ([]events.Event, error) {
-	if !ValidStatus(c.Status) {
-		return nil, domain.Invalid{"status": "must be one of " + strings.Join(Statuses(), ", ")}
+	if err := CheckStatus(c.Status); err != nil {
+		return nil, err
 	}
 	if msg := hostnameProblem(c.Hostname); msg != "" {
 		return nil, domain.Invalid{"domain": msg}
@@ -206,8 +214,8 @@ func (c Add) Decide(s State, now time.Time) ([]events.Event, error) {
 
 // SetStatus moves a live domain to status (operators). The current status changes nothing.
 func SetStatus(s State, status string, now time.Time) ([]events.Event, error) {
-	if !ValidStatus(status) {
-		return nil, domain.Invalid{"status": "must be one of " + strings.Join(Statuses(), ", ")}
+	if err := CheckStatus(status); err != nil {
+		return nil, err
 	}
 	if !s.Live() {
 		return nil, ErrNotFound
