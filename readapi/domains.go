@@ -1,0 +1,204 @@
+package readapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Domains serves GET /v1/domains and GET /v1/domains/{id} (spec §4.5, DESIGN §12): the caller's
+// custom domains, oldest first, with their project counts; one domain with its projects. Paid
+// plans only. It also answers the site server's question which project a custom host names.
+type Domains struct {
+	pool    *pgxpool.Pool
+	siteURL func(slug, hostname string) string
+}
+
+// NewDomains returns the domain read handlers over pool; siteURL renders the address of a site
+// on a custom domain (DomainSiteURL).
+func NewDomains(pool *pgxpool.Pool, siteURL func(slug, hostname string) string) *Domains {
+	return &Domains{pool: pool, siteURL: siteURL}
+}
+
+// DomainSiteURL renders http(s)://<slug>.<hostname>[:port], the address of a site on a custom
+// domain (spec §1.1); the port is left out when it is the scheme's default or 0.
+func DomainSiteURL(scheme string, port int) func(slug, hostname string) string {
+	suffix := ""
+	if port != 0 && !(scheme == "http" && port == 80) && !(scheme == "https" && port == 443) {
+		suffix = ":" + strconv.Itoa(port)
+	}
+	return func(slug, hostname string) string { return scheme + "://" + slug + "." + hostname + suffix }
+}
+
+// Register adds the routes to r (the /v1 group), each behind require.
+func (d *Domains) Register(r gin.IRoutes, require gin.HandlerFunc) {
+	r.GET("/domains", require, d.list)
+	r.GET("/domains/:id", require, d.get)
+}
+
+// Domain is spec §5.3.
+type Domain struct {
+	ID           string `json:"id"`
+	Domain       string `json:"domain"`
+	Status       string `json:"status"`
+	VerifiedAt   *Time  `json:"verifiedAt"`
+	ProjectCount int    `json:"projectCount"`
+	CreatedAt    Time   `json:"createdAt"`
+}
+
+// DomainProject is a project assigned to a domain.
+type DomainProject struct {
+	ID    string `json:"id"`
+	Title string `json:"title"`
+	Slug  string `json:"slug"`
+	URL   string `json:"url"`
+}
+
+// VerificationRecord is the DNS TXT record that proves control of a domain.
+type VerificationRecord struct {
+	Type  string `json:"type"`
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// DomainDetail is GET /v1/domains/{id}: Domain, the projects assigned to it (oldest assignment
+// first), and the verification record (DESIGN §12).
+type DomainDetail struct {
+	Domain
+	Projects     []DomainProject    `json:"projects"`
+	Verification VerificationRecord `json:"verification"`
+}
+
+type domainRow struct {
+	ID             string
+	Hostname       string
+	Status         string
+	ChallengeToken string
+	VerifiedAt     *time.Time
+	ProjectCount   int
+	CreatedAt      time.Time
+}
+
+func (r domainRow) domain() Domain {
+	return Domain{ID: r.ID, Domain: r.Hostname, Status: r.Status, VerifiedAt: timePtr(r.VerifiedAt),
+		ProjectCount: r.ProjectCount, CreatedAt: Time(r.CreatedAt)}
+}
+
+const domainColumns = `d.id::text AS id, d.hostname, d.status, d.challenge_token, d.verified_at,
+	(SELECT count(*) FROM domain_projects p WHERE p.domain_id = d.id)::int AS project_count, d.created_at`
+
+const domainsQuery = `SELECT ` + domainColumns + ` FROM custom_domains d WHERE d.owner_id = $1
+	ORDER BY d.created_at, d.id`
+
+func (d *Domains) list(c *gin.Context) {
+	accountID, ok := paidCaller(c, d.pool)
+	if !ok {
+		return
+	}
+	rows, err := d.pool.Query(c.Request.Context(), domainsQuery, accountID)
+	if err != nil {
+		_ = c.Error(fmt.Errorf("list domains: %w", err))
+		return
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[domainRow])
+	if err != nil {
+		_ = c.Error(fmt.Errorf("list domains: %w", err))
+		return
+	}
+	out := make([]Domain, len(got))
+	for i, r := range got {
+		out[i] = r.domain()
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"domains": out}})
+}
+
+const domainQuery = `SELECT ` + domainColumns + ` FROM custom_domains d WHERE d.id = $1 AND d.owner_id = $2`
+
+const domainProjectsQuery = `SELECT project_id::text AS id, title, slug FROM domain_projects
+	WHERE domain_id = $1 ORDER BY created_at, project_id`
+
+type domainProjectRow struct {
+	ID, Title, Slug string
+}
+
+func (d *Domains) get(c *gin.Context) {
+	accountID, ok := paidCaller(c, d.pool)
+	if !ok {
+		return
+	}
+	id := c.Param("id")
+	if uuid.Validate(id) != nil {
+		_ = c.Error(ErrNotFound)
+		return
+	}
+	ctx := c.Request.Context()
+	rows, err := d.pool.Query(ctx, domainQuery, id, accountID)
+	if err != nil {
+		_ = c.Error(fmt.Errorf("get domain: %w", err))
+		return
+	}
+	row, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[domainRow])
+	if errors.Is(err, pgx.ErrNoRows) {
+		_ = c.Error(ErrNotFound)
+		return
+	}
+	if err != nil {
+		_ = c.Error(fmt.Errorf("get domain: %w", err))
+		return
+	}
+	prows, err := d.pool.Query(ctx, domainProjectsQuery, id)
+	if err != nil {
+		_ = c.Error(fmt.Errorf("domain projects: %w", err))
+		return
+	}
+	ps, err := pgx.CollectRows(prows, pgx.RowToStructByName[domainProjectRow])
+	if err != nil {
+		_ = c.Error(fmt.Errorf("domain projects: %w", err))
+		return
+	}
+	out := DomainDetail{Domain: row.domain(), Projects: make([]DomainProject, len(ps)),
+		Verification: VerificationRecord{Type: "TXT", Name: "_litehost-challenge." + row.Hostname,
+			Value: "litehost-verification=" + row.ChallengeToken}}
+	for i, p := range ps {
+		out.Projects[i] = DomainProject{ID: p.ID, Title: p.Title, Slug: p.Slug, URL: d.siteURL(p.Slug, row.Hostname)}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "success", "data": out})
+}
+
+// customHostQuery finds the project a host <slug>.<hostname> names: assigned to that domain,
+// and the domain active (a domain still waiting for its DNS challenge serves nothing).
+const customHostQuery = `SELECT p.slug FROM domain_projects p JOIN custom_domains d ON d.id = p.domain_id
+	WHERE d.hostname = $1 AND p.slug = $2 AND d.status IN ('active', 'ssl_active')`
+
+// SlugForHost returns the slug of the project served at host (a Host header value, port
+// allowed) on a custom domain, and false when host names none. The site server then serves that
+// slug as it serves <slug>.<sites domain>, with the same rules (private, archived, expired → 404).
+func (d *Domains) SlugForHost(ctx context.Context, host string) (string, bool, error) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	slug, hostname, ok := strings.Cut(host, ".")
+	if !ok || slug == "" || !strings.Contains(hostname, ".") {
+		return "", false, nil
+	}
+	var got string
+	err := d.pool.QueryRow(ctx, customHostQuery, hostname, slug).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("custom host %s: %w", host, err)
+	}
+	return got, true, nil
+}
