@@ -191,11 +191,15 @@ func (s *Store) ReadAll(ctx context.Context, from events.Position, max int) ([]e
 	if from.Commit > math.MaxInt64 || from.Prepare > math.MaxInt64 {
 		return nil, fmt.Errorf("read all: position %s out of range", from)
 	}
+	h, err := s.horizon(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+selectColumns+` FROM events
 		WHERE (tx_id, global_position) > ($1::bigint::text::xid8, $2)
-		  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		  AND tx_id < $4::bigint::text::xid8
 		ORDER BY tx_id, global_position LIMIT $3`,
-		int64(from.Commit), int64(from.Prepare), max)
+		int64(from.Commit), int64(from.Prepare), max, h)
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}
@@ -209,10 +213,14 @@ func (s *Store) ReadAll(ctx context.Context, from events.Position, max int) ([]e
 // Head returns the position of the newest event that ReadAll can return now, or events.Start
 // when the log is empty. Projections compare it with their checkpoint to report their lag.
 func (s *Store) Head(ctx context.Context) (events.Position, error) {
+	h, err := s.horizon(ctx)
+	if err != nil {
+		return events.Position{}, fmt.Errorf("head: %w", err)
+	}
 	var commit, prepare int64
-	err := s.pool.QueryRow(ctx, `SELECT tx_id::text::bigint, global_position FROM events
-		WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
-		ORDER BY tx_id DESC, global_position DESC LIMIT 1`).Scan(&commit, &prepare)
+	err = s.pool.QueryRow(ctx, `SELECT tx_id::text::bigint, global_position FROM events
+		WHERE tx_id < $1::bigint::text::xid8
+		ORDER BY tx_id DESC, global_position DESC LIMIT 1`, h).Scan(&commit, &prepare)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return events.Start, nil
 	}
@@ -220,6 +228,16 @@ func (s *Store) Head(ctx context.Context) (events.Position, error) {
 		return events.Position{}, fmt.Errorf("head: %w", err)
 	}
 	return events.Position{Commit: uint64(commit), Prepare: uint64(prepare)}, nil
+}
+
+// horizon is the transaction id below which no append is in flight (pgstore_horizon). It must
+// be its own statement, run before the read it bounds: see the function's comment.
+func (s *Store) horizon(ctx context.Context) (int64, error) {
+	var h int64
+	if err := s.pool.QueryRow(ctx, `SELECT pgstore_horizon()`).Scan(&h); err != nil {
+		return 0, fmt.Errorf("horizon: %w", err)
+	}
+	return h, nil
 }
 
 // pendingBeyond reports whether committed events exist after pos that ReadAll does not show yet

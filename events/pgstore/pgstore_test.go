@@ -430,3 +430,33 @@ func TestAppendLocksOnlyItsStream(t *testing.T) {
 		t.Fatal("append to the locked stream still waits after the holder committed")
 	}
 }
+
+// A long write transaction that is not an append — here in another database of the same
+// server — must not hold the event feed back: only appends in flight bound global reads.
+func TestUnrelatedTransactionDoesNotDelayTheFeed(t *testing.T) {
+	s, _ := newStore(t)
+	other := pgtest.NewPool(t)
+	if _, err := other.Exec(t.Context(), `CREATE TABLE busy (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := other.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(t.Context()) }()
+	if _, err := tx.Exec(t.Context(), `INSERT INTO busy VALUES (1)`); err != nil { // takes a transaction id
+		t.Fatal(err)
+	}
+	res := mustAppend(t, s, "feed-1", event("test.feed.v1"))
+	recs, err := s.ReadAll(t.Context(), events.Start, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].Position != res.Position {
+		t.Fatalf("read all with an unrelated open transaction = %d events; want the one appended", len(recs))
+	}
+	head, err := s.Head(t.Context())
+	if err != nil || head != res.Position {
+		t.Errorf("head = %s, %v; want %s", head, err, res.Position)
+	}
+}

@@ -42,6 +42,10 @@ DECLARE
     first_v bigint;
     matched int;
 BEGIN
+    -- Marks this transaction as an appender before it writes anything (so before it has a
+    -- transaction id): pgstore_horizon() reads these marks to find the oldest append still in
+    -- flight. Shared, so appenders never wait for each other here.
+    PERFORM pg_advisory_xact_lock_shared(1885827957, 0);
     -- Serialises appends to one stream only; different streams never wait for each other
     -- (barring a hash collision, which only costs a wait). The two-key form with pgstore's own
     -- class key ('pgst') keeps clear of other users of single-key advisory locks.
@@ -100,6 +104,31 @@ END
 $fn$;
 -- +goose StatementEnd
 
+-- pgstore_horizon returns the transaction id below which every append has finished: the oldest
+-- transaction that holds the appender mark and already has an id, or, with none, the next id to
+-- be assigned. Global reads take events with tx_id below it, so an append still in flight is
+-- never passed over. It looks only at appenders, so a long transaction elsewhere on the server
+-- (another database, a report) does not hold the event feed back, as pg_snapshot_xmin would.
+-- Call it in its own statement BEFORE the statement that reads events: that statement's later
+-- snapshot then sees every append that finished below the horizon.
+-- The 32-bit xids of pg_locks are widened with the epoch of the current 64-bit xid.
+-- +goose StatementBegin
+CREATE FUNCTION pgstore_horizon() RETURNS bigint
+LANGUAGE sql VOLATILE AS $fn$
+    SELECT coalesce(min(CASE WHEN w > n THEN w - 4294967296 ELSE w END), min(n))
+      FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS n) cur
+      LEFT JOIN LATERAL (
+            SELECT ((cur.n >> 32) << 32) | x.transactionid::text::bigint AS w
+              FROM pg_locks a
+              JOIN pg_locks x ON x.pid = a.pid AND x.locktype = 'transactionid'
+                             AND x.mode = 'ExclusiveLock' AND x.granted
+             WHERE a.locktype = 'advisory' AND a.granted
+               AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND a.classid = 1885827957 AND a.objid = 0 AND a.objsubid = 2) h ON true
+$fn$;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP FUNCTION pgstore_horizon();
 DROP FUNCTION pgstore_append(text, int, bigint, uuid[], text[], text[], text[]);
 DROP TABLE events;
