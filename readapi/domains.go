@@ -202,3 +202,39 @@ func (d *Domains) SlugForHost(ctx context.Context, host string) (string, bool, e
 	}
 	return got, true, nil
 }
+
+// HostMiddleware lets the site server answer custom-domain hosts: a request whose Host is
+// <slug>.<custom domain> of an active domain gets Host <slug>.<sitesDomain> (the port kept), so
+// Sites.Middleware, which must come right after it, serves that project with its usual rules.
+// Hosts of the API and of the sites domain pass through untouched, without a query.
+func (d *Domains) HostMiddleware(sitesDomain string, apiHosts ...string) gin.HandlerFunc {
+	suffix := "." + strings.ToLower(strings.TrimSuffix(sitesDomain, "."))
+	skip := map[string]bool{}
+	for _, h := range apiHosts {
+		skip[strings.ToLower(h)] = true
+	}
+	return func(c *gin.Context) {
+		host, port, err := net.SplitHostPort(c.Request.Host)
+		if err != nil {
+			host, port = c.Request.Host, ""
+		}
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+		if skip[host] || strings.HasSuffix(host, suffix) || net.ParseIP(host) != nil || !strings.Contains(host, ".") {
+			c.Next()
+			return
+		}
+		slug, ok, err := d.SlugForHost(c.Request.Context(), host)
+		if err != nil {
+			_ = c.Error(err)
+			c.Abort()
+			return
+		}
+		if ok {
+			c.Request.Host = slug + suffix
+			if port != "" {
+				c.Request.Host = net.JoinHostPort(c.Request.Host, port)
+			}
+		}
+		c.Next()
+	}
+}
