@@ -466,7 +466,7 @@ func TestWorkspaceDeletionMovesProjects(t *testing.T) {
 	// moved out too.
 	racer := uuid.NewString()
 	e.appendEvents(t, project.Stream(racer), events.ProjectCreated{ProjectID: racer, OwnerID: owner, WorkspaceID: doomed,
-		Settings: events.ProjectSettings{Title: "Racer", Slug: "racer-" + racer[:8], Status: "public", Access: "public"},
+		Settings:   events.ProjectSettings{Title: "Racer", Slug: "racer-" + racer[:8], Status: "public", Access: "public"},
 		Deployment: events.Deployment{DeploymentID: uuid.NewString(), Version: 1, Type: "html"}, At: time.Now().UTC()})
 	deadline = time.Now().Add(5 * time.Second)
 	for {
