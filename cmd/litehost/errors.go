@@ -10,9 +10,11 @@ import (
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/account"
+	"github.com/litehost/litehost/domain/customdomain"
 	"github.com/litehost/litehost/domain/otp"
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/domain/slug"
+	"github.com/litehost/litehost/domain/workspace"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/readapi"
 )
@@ -36,6 +38,14 @@ var ruleStatus = map[domain.Error]apiError{
 	project.ErrAlreadyClaimed: {http.StatusConflict, "ALREADY_CLAIMED"},
 	project.ErrExists:         {http.StatusConflict, "CONFLICT"},
 	slug.ErrTaken:             {http.StatusConflict, "SLUG_TAKEN"},
+
+	// Workspaces and custom domains (DESIGN §12; the DOMAIN_* codes are ours).
+	workspace.ErrNotFound:              {http.StatusNotFound, "NOT_FOUND"},
+	customdomain.ErrNotFound:           {http.StatusNotFound, "NOT_FOUND"},
+	customdomain.ErrTaken:              {http.StatusConflict, "DOMAIN_TAKEN"},
+	customdomain.ErrInUse:              {http.StatusConflict, "DOMAIN_IN_USE"},
+	customdomain.ErrNotActive:          {http.StatusUnprocessableEntity, "DOMAIN_NOT_ACTIVE"},
+	customdomain.ErrVerificationFailed: {http.StatusUnprocessableEntity, "DOMAIN_VERIFICATION_FAILED"},
 
 	// Sessions: a refresh token that is unknown, expired, or reused (the session is then revoked).
 	account.ErrRefreshInvalid:  {http.StatusUnauthorized, "REFRESH_TOKEN_INVALID"},
