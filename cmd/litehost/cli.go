@@ -40,6 +40,9 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withApp(cmd.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
+				if err := a.cfg.checkDelivery(); err != nil {
+					return fmt.Errorf("configuration:\n%w", err)
+				}
 				a.logger.Info("starting litehost", a.cfg.logAttrs()...)
 				if a.cfg.Dev && getenv("LITEHOST_SECRET") == "" {
 					a.logger.Warn("LITEHOST_DEV=true without LITEHOST_SECRET: using the public development secret; never do this in production")

@@ -165,17 +165,24 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, errors.New("LITEHOST_PUBLIC_URL: want an absolute http(s) URL"))
 		}
 	}
-	// Outside development a code must really reach the person: no silent fallback to the log.
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		errs = append(errs, errors.New("LITEHOST_ADMIN_TOKEN: want at least 16 characters"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// checkDelivery is the part of the configuration only the server needs: outside development an
+// enabled OTP channel must really reach people, with no silent fallback to the log. Operator
+// commands (migrate, admin, projections) run without it.
+func (c Config) checkDelivery() error {
+	var errs []error
 	if !c.Dev && c.hasChannel("email") && c.SMTPURL == "" {
 		errs = append(errs, errors.New("LITEHOST_SMTP_URL: required for the email OTP channel (or set LITEHOST_DEV=true to log codes)"))
 	}
 	if !c.Dev && c.hasChannel("phone") && c.SMSURL == "" {
 		errs = append(errs, errors.New("LITEHOST_SMS_URL: required for the phone OTP channel (or set LITEHOST_DEV=true to log codes)"))
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		errs = append(errs, errors.New("LITEHOST_ADMIN_TOKEN: want at least 16 characters"))
-	}
-	return c, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // hasChannel reports whether OTP codes may be sent over ch.

@@ -34,7 +34,7 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 		t.Fatal("bad configuration accepted")
 	}
 	for _, want := range []string{"LITEHOST_EVENT_STORE", "LITEHOST_SECRET", "LITEHOST_OTP_CHANNELS",
-		"LITEHOST_TEMP_TTL", "LITEHOST_OTP_AUTO_CREATE", "LOG_LEVEL", "LITEHOST_DATABASE_URL", "LITEHOST_SMTP_URL"} {
+		"LITEHOST_TEMP_TTL", "LITEHOST_OTP_AUTO_CREATE", "LOG_LEVEL", "LITEHOST_DATABASE_URL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
@@ -43,8 +43,15 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 
 func TestLoadConfigProductionNeedsSecretAndMail(t *testing.T) {
 	_, err := loadConfig(envOf(map[string]string{}))
-	if err == nil || !strings.Contains(err.Error(), "LITEHOST_SECRET") || !strings.Contains(err.Error(), "LITEHOST_SMTP_URL") {
-		t.Errorf("production without secret and SMTP: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "LITEHOST_SECRET") {
+		t.Errorf("production without a secret: %v", err)
+	}
+	c, err := loadConfig(envOf(map[string]string{"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_OTP_CHANNELS": "email,phone"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.checkDelivery(); err == nil || !strings.Contains(err.Error(), "LITEHOST_SMTP_URL") || !strings.Contains(err.Error(), "LITEHOST_SMS_URL") {
+		t.Errorf("server without delivery: %v", err)
 	}
 	_, err = loadConfig(envOf(map[string]string{
 		"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_SMTP_URL": "smtp://mail:25",
@@ -53,10 +60,10 @@ func TestLoadConfigProductionNeedsSecretAndMail(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "LITEHOST_ESDB_URL") {
 		t.Errorf("esdb without URL: %v", err)
 	}
-	c, err := loadConfig(envOf(map[string]string{
+	c, err = loadConfig(envOf(map[string]string{
 		"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_SMTP_URL": "smtp://mail:25",
 	}))
-	if err != nil {
+	if err != nil || c.checkDelivery() != nil {
 		t.Fatal(err)
 	}
 	for _, v := range c.logAttrs() {
