@@ -25,13 +25,32 @@ const DefaultTempTTL = 15 * time.Minute
 // random suffix is used instead.
 const autoSlugTries = 20
 
-// Upload is a stored upload: the manifest of its files in the blob store, summarised.
+// Upload is a checked upload: the manifest its files have (or will have) in the blob store,
+// summarised. ManifestHash is known before anything is stored, so the decision and the event use
+// the real hash.
 type Upload struct {
 	ManifestHash string
 	Type         string // project.TypeHTML or project.TypeFiles
 	IndexPath    string
 	FileCount    int
 	SizeBytes    int64
+	// Store writes the files and the manifest into the blob store, the second phase of an
+	// upload. The commands call it only once every field, rule and quota has passed and the slug
+	// is reserved, so a rejected write stores nothing. nil: the files are stored already.
+	Store func(ctx context.Context) error
+}
+
+// store runs the upload's second phase. A failure after it (the project append losing a race)
+// leaves blobs no event references: that is acceptable only because the blob collector
+// (cmd/litehost app.collectBlobs) removes unreferenced blobs after their grace period (2 h).
+func (u Upload) store(ctx context.Context) error {
+	if u.Store == nil {
+		return nil
+	}
+	if err := u.Store(ctx); err != nil {
+		return fmt.Errorf("store upload: %w", err)
+	}
+	return nil
 }
 
 func (u Upload) deployment(id string) events.Deployment {
@@ -180,6 +199,11 @@ func (p *Projects) Create(ctx context.Context, commandID uuid.UUID, accountID st
 		return Created{}, err
 	}
 	cmd.Slug = s
+	// Only now, with the rules passed and the slug held, are the files stored.
+	if err := in.Upload.store(ctx); err != nil {
+		p.release(ctx, commandID, projectID, s, now)
+		return Created{}, err
+	}
 	res, err := p.exec.Execute(ctx, commandID, project.Stream(projectID), func(st Stream) ([]events.Event, error) {
 		return cmd.Decide(project.Replay(st.Events), plan, usage, now)
 	})
@@ -320,6 +344,8 @@ func (p *Projects) CreateTemp(ctx context.Context, commandID uuid.UUID, up Uploa
 	now := p.now().UTC()
 	projectID := subID(commandID, "project")
 	token := p.claimToken(commandID)
+	cmd := project.CreateTemp{ProjectID: projectID, ClaimTokenHash: p.keys.Hash(secret.PurposeClaim, token),
+		TTL: p.tempTTL, Deployment: up.deployment(subID(commandID, "deployment"))}
 	var s string
 	var err error
 	for range autoSlugTries {
@@ -331,8 +357,13 @@ func (p *Projects) CreateTemp(ctx context.Context, commandID uuid.UUID, up Uploa
 	if err != nil {
 		return TempCreated{}, err
 	}
-	cmd := project.CreateTemp{ProjectID: projectID, Slug: s, ClaimTokenHash: p.keys.Hash(secret.PurposeClaim, token),
-		TTL: p.tempTTL, Deployment: up.deployment(subID(commandID, "deployment"))}
+	cmd.Slug = s
+	// The temporary limits were checked when the upload was received; the files are stored only
+	// once the slug is held.
+	if err := up.store(ctx); err != nil {
+		p.release(ctx, commandID, projectID, s, now)
+		return TempCreated{}, err
+	}
 	res, err := p.exec.Execute(ctx, commandID, project.Stream(projectID), func(st Stream) ([]events.Event, error) {
 		return cmd.Decide(project.Replay(st.Events), now)
 	})
@@ -362,9 +393,29 @@ func (p *Projects) Push(ctx context.Context, commandID uuid.UUID, accountID, pro
 		return Pushed{}, err
 	}
 	d := up.deployment(subID(commandID, "deployment"))
-	return p.push(ctx, commandID, projectID, func(s project.State, now time.Time) ([]events.Event, error) {
+	decide := func(s project.State, now time.Time) ([]events.Event, error) {
 		return project.Push(s, accountID, plan, usage, d, now)
-	})
+	}
+	if uuid.Validate(projectID) != nil {
+		return Pushed{}, project.ErrNotFound
+	}
+	// Decide once against the current project before storing the files, so a refused push (not
+	// the owner, free tier, archived, over quota) stores nothing. A retry of a push that was
+	// already applied skips both: its files are stored and Execute replays it.
+	stream := project.Stream(projectID)
+	st, err := Load(ctx, p.store, stream)
+	if err != nil {
+		return Pushed{}, err
+	}
+	if _, done := replayed(st, commandID, EventID(commandID, stream, 0)); !done {
+		if _, err := decide(project.Replay(st.Events), p.now().UTC()); err != nil {
+			return Pushed{}, err
+		}
+		if err := up.store(ctx); err != nil {
+			return Pushed{}, err
+		}
+	}
+	return p.push(ctx, commandID, projectID, decide)
 }
 
 // Rollback publishes an earlier deployment's files again as a new version.

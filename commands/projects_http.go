@@ -16,11 +16,27 @@ import (
 	"github.com/litehost/litehost/events"
 )
 
-// Receiver stores the files of a multipart upload (streamed, with the limits of DESIGN §7 and the
-// ZIP detection of spec §3) and returns its summary and the request's scalar form fields. temp
-// selects the temporary-upload limits (5 files, 2 MB).
+// Receiver reads a multipart upload (streamed, with the limits of DESIGN §7 and the ZIP detection
+// of spec §3), checks every upload rule and spools its files, but stores nothing: it returns the
+// upload's summary (with the manifest hash it will have) whose Store writes the files, the
+// request's scalar form fields, and done, which removes the spooled files and must be called once
+// the write is over, stored or not. temp selects the temporary-upload limits (5 files, 2 MB).
 type Receiver interface {
-	Receive(c *gin.Context, temp bool) (Upload, map[string]string, error)
+	Receive(c *gin.Context, temp bool) (up Upload, fields map[string]string, done func() error, err error)
+}
+
+// receive calls the Receiver; the caller defers the returned cleanup. A cleanup failure is only
+// logged: the answer is already decided, and the blob sweeper removes a leftover spool later.
+func (r *ProjectRoutes) receive(c *gin.Context, temp bool) (Upload, map[string]string, func(), error) {
+	up, fields, done, err := r.recv.Receive(c, temp)
+	if err != nil {
+		return Upload{}, nil, func() {}, err
+	}
+	return up, fields, func() {
+		if err := done(); err != nil {
+			r.p.logger.Warn("remove upload spool", "error", err)
+		}
+	}, nil
 }
 
 // Temporary uploads per client IP (spec §1.6), shared across instances through the Limiter.
@@ -108,7 +124,8 @@ func (r *ProjectRoutes) create(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	up, fields, err := r.recv.Receive(c, false)
+	up, fields, done, err := r.receive(c, false)
+	defer done()
 	if err != nil {
 		fail(c, err)
 		return
@@ -159,7 +176,8 @@ func (r *ProjectRoutes) createTemp(c *gin.Context) {
 			return
 		}
 	}
-	up, _, err := r.recv.Receive(c, true)
+	up, _, done, err := r.receive(c, true)
+	defer done()
 	if err != nil {
 		fail(c, err)
 		return
@@ -190,7 +208,8 @@ func (r *ProjectRoutes) push(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	up, _, err := r.recv.Receive(c, false)
+	up, _, done, err := r.receive(c, false)
+	defer done()
 	if err != nil {
 		fail(c, err)
 		return

@@ -62,6 +62,7 @@ var testRules = map[domain.Error]struct {
 	project.ErrArchived:       {409, "PROJECT_ARCHIVED"},
 	project.ErrProjectLimit:   {403, "PROJECT_LIMIT_REACHED"},
 	project.ErrStorageLimit:   {403, "STORAGE_LIMIT_REACHED"},
+	project.ErrFileLimit:      {403, "FILE_LIMIT_REACHED"},
 	project.ErrAlreadyClaimed: {409, "ALREADY_CLAIMED"},
 	slug.ErrTaken:             {409, "SLUG_TAKEN"},
 }
@@ -125,6 +126,7 @@ type projEnv struct {
 	store    *pgstore.Store
 	runner   *projections.Runner
 	clock    *projClock
+	blobs    *blobs.Store
 	projects *commands.Projects
 	expiry   *commands.Expiry
 	srv      *httptest.Server
@@ -181,7 +183,7 @@ func newProjEnv(t *testing.T) *projEnv {
 	readapi.NewProjects(pool, siteURL).Register(v1, requireAccount)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &projEnv{pool: pool, store: store, runner: runner, clock: clk, projects: p,
+	return &projEnv{pool: pool, store: store, runner: runner, clock: clk, blobs: bs, projects: p,
 		expiry: commands.NewExpiry(p, pool, 0, logger), srv: srv}
 }
 

@@ -1,10 +1,12 @@
 // Package projectsupload connects the project write routes to the upload pipeline: it parses a
 // multipart request with commands/upload (streamed, every limit of DESIGN §7, ZIP detection of
-// spec §3) and stores the result in the blob store. It is its own package because
+// spec §3) and hands the project commands an upload they store in the blob store only once the
+// write is accepted. It is its own package because
 // commands/upload imports commands, so commands cannot import it.
 package projectsupload
 
 import (
+	"context"
 	"errors"
 
 	"github.com/gin-gonic/gin"
@@ -37,9 +39,12 @@ func (r *Receiver) WithMaxRequestBytes(n int64) *Receiver {
 	return &out
 }
 
-// Receive parses and stores the request's upload. The fields map holds only the fields the
-// request carried, so a sent-but-empty password differs from none.
-func (r *Receiver) Receive(c *gin.Context, temp bool) (up commands.Upload, fields map[string]string, err error) {
+// Receive parses the request's upload, checks every upload rule and spools its files (phase 1),
+// storing nothing. The returned Upload's Store writes the files and the manifest (phase 2); the
+// project commands call it only when the write is accepted. done removes the spool and must be
+// called after the write, stored or not. The fields map holds only the fields the request
+// carried, so a sent-but-empty password differs from none.
+func (r *Receiver) Receive(c *gin.Context, temp bool) (up commands.Upload, fields map[string]string, done func() error, err error) {
 	lim := r.lim
 	if temp {
 		lim = r.temp
@@ -47,12 +52,11 @@ func (r *Receiver) Receive(c *gin.Context, temp bool) (up commands.Upload, field
 	ctx := c.Request.Context()
 	u, err := upload.ParseRequest(ctx, c.Request, lim, r.blobs.TempDir())
 	if err != nil {
-		return commands.Upload{}, nil, err
+		return commands.Upload{}, nil, nil, err
 	}
-	defer func() { err = errors.Join(err, u.Cleanup()) }()
-	b, err := upload.Build(ctx, u, r.blobs)
+	p, err := upload.Prepare(ctx, u)
 	if err != nil {
-		return commands.Upload{}, nil, err
+		return commands.Upload{}, nil, nil, errors.Join(err, u.Cleanup())
 	}
 	f := u.Fields
 	fields = map[string]string{}
@@ -65,6 +69,11 @@ func (r *Receiver) Receive(c *gin.Context, temp bool) (up commands.Upload, field
 			fields[name] = v
 		}
 	}
-	return commands.Upload{ManifestHash: b.ManifestHash, Type: b.Type, IndexPath: b.IndexPath,
-		FileCount: b.FileCount, SizeBytes: b.TotalBytes}, fields, nil
+	up = commands.Upload{ManifestHash: p.ManifestHash, Type: p.Type, IndexPath: p.IndexPath,
+		FileCount: p.FileCount, SizeBytes: p.TotalBytes,
+		Store: func(ctx context.Context) error {
+			_, err := p.Commit(ctx, r.blobs)
+			return err
+		}}
+	return up, fields, u.Cleanup, nil
 }

@@ -2,6 +2,9 @@ package upload
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -27,36 +30,100 @@ type Bundle struct {
 	TotalBytes   int64 // sum of the stored file sizes (a ZIP counts expanded)
 }
 
-// Build applies the detection rules of spec §3 to a parsed upload and stores it:
+// Prepared is an upload that passed every rule of spec §3 and DESIGN §7, with every file spooled
+// and hashed and its manifest computed, but nothing written to the blob store yet. Its Bundle
+// already carries the manifest hash the stored manifest will have, so the project commands can
+// decide (quotas, settings) and record the deployment before anything is stored.
+type Prepared struct {
+	Bundle
+	manifest blobs.Manifest
+	spools   map[string]string // manifest path → spooled file
+}
+
+// Prepare applies the detection rules of spec §3 to a parsed upload without storing anything:
 //   - a single .zip (unless asFileBundle) is inspected and extracted, within every ZIP limit;
 //   - other uploads are taken as they are: a site when they contain HTML, else a file bundle;
 //   - asFileBundle=true always makes a file bundle, and stores a ZIP as the ZIP itself.
 //
-// Every rule is checked and every file spooled before the first blob is written, so a rejected
-// upload stores nothing. Build moves the spooled files into store; the caller still calls
-// u.Cleanup. Blobs of a bundle whose deployment event is never appended are unreferenced and
-// collected by blobs.Store.Sweep after its grace period.
-func Build(ctx context.Context, u *Upload, store BlobStore) (Bundle, error) {
+// Every rule is checked and every file spooled (under u's spool directory, which u.Cleanup
+// removes) before Prepare returns, so an upload that Prepare accepts can only fail to store on an
+// I/O error, and a write rejected after Prepare leaves the blob store untouched.
+func Prepare(ctx context.Context, u *Upload) (*Prepared, error) {
 	files, typ, index, err := u.plan(ctx)
 	if err != nil {
-		return Bundle{}, err
+		return nil, err
 	}
 	m := blobs.Manifest{Type: typ, IndexPath: index, Files: make([]blobs.ManifestFile, 0, len(files))}
+	spools := make(map[string]string, len(files))
 	for _, f := range files {
-		h, n, err := store.Ingest(ctx, f.spool)
-		if err != nil {
-			return Bundle{}, fmt.Errorf("store %s: %w", f.path, err)
-		}
-		if h != f.sha256 || n != f.size {
-			return Bundle{}, fmt.Errorf("store %s: spooled file changed before it was stored", f.path)
-		}
-		m.Files = append(m.Files, blobs.ManifestFile{Path: f.path, SHA256: h, Size: n, ContentType: f.contentType})
+		m.Files = append(m.Files, blobs.ManifestFile{Path: f.path, SHA256: f.sha256, Size: f.size, ContentType: f.contentType})
+		spools[f.path] = f.spool
 	}
-	mh, err := store.PutManifest(ctx, m)
+	mh, err := ManifestHash(m)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{
+		Bundle:   Bundle{ManifestHash: mh, Type: typ, IndexPath: index, FileCount: len(files), TotalBytes: m.TotalBytes()},
+		manifest: m, spools: spools,
+	}, nil
+}
+
+// Commit writes the prepared files and their manifest into store (the second phase of an
+// upload). It moves the spooled files, so it runs at most once per Prepared; the caller still
+// calls u.Cleanup. Blobs of a bundle whose deployment event is never appended are unreferenced
+// and collected by blobs.Store.Sweep after its grace period.
+func (p *Prepared) Commit(ctx context.Context, store BlobStore) (Bundle, error) {
+	for _, f := range p.manifest.Files {
+		h, n, err := store.Ingest(ctx, p.spools[f.Path])
+		if err != nil {
+			return Bundle{}, fmt.Errorf("store %s: %w", f.Path, err)
+		}
+		if h != f.SHA256 || n != f.Size {
+			return Bundle{}, fmt.Errorf("store %s: spooled file changed before it was stored", f.Path)
+		}
+	}
+	mh, err := store.PutManifest(ctx, p.manifest)
 	if err != nil {
 		return Bundle{}, fmt.Errorf("store manifest: %w", err)
 	}
-	return Bundle{ManifestHash: mh, Type: typ, IndexPath: index, FileCount: len(files), TotalBytes: m.TotalBytes()}, nil
+	if mh != p.ManifestHash {
+		// The deployment event records p.ManifestHash: a different stored hash would point it
+		// at nothing, so this is an error, not a detail.
+		return Bundle{}, fmt.Errorf("store manifest: stored as %s, prepared as %s", mh, p.ManifestHash)
+	}
+	return p.Bundle, nil
+}
+
+// Build is Prepare followed by Commit: it checks every rule and spools every file before the
+// first blob is written, so a rejected upload stores nothing.
+func Build(ctx context.Context, u *Upload, store BlobStore) (Bundle, error) {
+	p, err := Prepare(ctx, u)
+	if err != nil {
+		return Bundle{}, err
+	}
+	return p.Commit(ctx, store)
+}
+
+// ManifestHash is the hash blobs.Store.PutManifest gives m, computed without writing: the sha256
+// of its canonical JSON (files sorted by path, never a nil list). It fails, as PutManifest does,
+// for a manifest that breaks its invariants. Commit checks that the two agree.
+func ManifestHash(m blobs.Manifest) (string, error) {
+	files := slices.Clone(m.Files)
+	if files == nil {
+		files = []blobs.ManifestFile{}
+	}
+	slices.SortFunc(files, func(a, b blobs.ManifestFile) int { return strings.Compare(a.Path, b.Path) })
+	m.Files = files
+	if err := m.Validate(); err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode manifest: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // plan decides the bundle and spools every file, writing nothing to the store.
