@@ -438,7 +438,9 @@ ON CONFLICT (name) DO UPDATE SET commit_pos = EXCLUDED.commit_pos, prepare_pos =
 }
 
 // Checkpoint returns the position up to which events have been forwarded (for status and tests).
-func (f *Forwarder) Checkpoint(ctx context.Context) (events.Position, error) { return f.checkpoint(ctx) }
+func (f *Forwarder) Checkpoint(ctx context.Context) (events.Position, error) {
+	return f.checkpoint(ctx)
+}
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
