@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,9 +45,15 @@ type app struct {
 	blobs    *blobs.Store
 	projects *commands.Projects
 	sites    *readapi.Sites
-	reg      *prometheus.Registry
-	now      func() time.Time
-	closers  []func()
+	scopes   *commands.PGScopes
+	domains  *commands.Domains
+	// customHosts maps <slug>.<custom domain> hosts to projects (and serves the domain reads).
+	customHosts *readapi.Domains
+	// apiHost is the host name of the API itself (from LITEHOST_PUBLIC_URL), never a site.
+	apiHost string
+	reg     *prometheus.Registry
+	now     func() time.Time
+	closers []func()
 }
 
 // headReader gives the newest position of the log, for projector lag.
@@ -109,8 +117,15 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
-	a.projects = commands.NewProjects(a.store, commands.NewPGProjectLookup(pool), nil, a.keyring, cfg.TempTTL, a.now,
+	a.scopes = commands.NewPGScopes(pool)
+	a.projects = commands.NewProjects(a.store, commands.NewPGProjectLookup(pool), a.scopes, a.keyring, cfg.TempTTL, a.now,
 		logger.With("component", "projects"))
+	a.domains = commands.NewDomains(a.store, a.keyring, commands.NewDNSResolver(cfg.DNSResolver), a.scopes, a.now,
+		logger.With("component", "domains"))
+	a.customHosts = readapi.NewDomains(pool, a.domainSiteURL())
+	if u, err := url.Parse(cfg.PublicURL); err == nil {
+		a.apiHost = strings.ToLower(u.Hostname())
+	}
 	a.sites = readapi.NewSites(pool, a.blobs, cfg.SitesDomain, a.now, logger.With("component", "sites"))
 	return a, nil
 }
@@ -136,6 +151,8 @@ func (a *app) projectors() []projections.Projector {
 	return []projections.Projector{
 		projections.Accounts(),
 		projections.Projects(),
+		projections.Workspaces(),
+		projections.Domains(),
 	}
 }
 
@@ -175,7 +192,8 @@ func (a *app) serve(ctx context.Context) error {
 // processManagers are the background processes that react to events or time.
 func (a *app) processManagers() []func(context.Context) error {
 	expiry := commands.NewExpiry(a.projects, a.pool, time.Second, a.logger.With("process", "expiry"))
-	return []func(context.Context) error{a.mailer.Run, expiry.Run, a.housekeeping}
+	cleanup := commands.NewWorkspaceCleanup(a.store, a.store, a.pool, a.runner, a.now, a.logger.With("process", "workspace-cleanup"))
+	return []func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, a.housekeeping}
 }
 
 // housekeeping drops rate-limit windows and idempotent answers that can no longer matter. Every
@@ -238,17 +256,31 @@ func (a *app) runBackground(ctx context.Context) error {
 // siteURL is the address a project's site is served at: <slug>.<sites domain>, with the scheme
 // and port of the public URL (or of the listen address when no public URL is set).
 func (a *app) siteURL(slug string) string {
-	scheme, port := "http", ""
-	if u, err := url.Parse(a.cfg.PublicURL); err == nil && u.Host != "" {
-		scheme, port = u.Scheme, u.Port()
-	} else if _, p, err := net.SplitHostPort(a.cfg.HTTPAddr); err == nil {
-		port = p
-	}
+	scheme, port := a.siteBase()
 	host := slug + "." + a.cfg.SitesDomain
 	if port != "" && !(scheme == "http" && port == "80") && !(scheme == "https" && port == "443") {
 		host = net.JoinHostPort(host, port)
 	}
 	return scheme + "://" + host
+}
+
+// siteBase returns the scheme and port that site URLs carry.
+func (a *app) siteBase() (scheme string, port string) {
+	scheme = "http"
+	if u, err := url.Parse(a.cfg.PublicURL); err == nil && u.Host != "" {
+		return u.Scheme, u.Port()
+	}
+	if _, p, err := net.SplitHostPort(a.cfg.HTTPAddr); err == nil {
+		port = p
+	}
+	return scheme, port
+}
+
+// domainSiteURL renders the address of a project on a custom domain: <slug>.<domain>.
+func (a *app) domainSiteURL() func(slug, hostname string) string {
+	scheme, port := a.siteBase()
+	n, _ := strconv.Atoi(port)
+	return readapi.DomainSiteURL(scheme, n)
 }
 
 // blobGrace protects blobs written by uploads still in flight (and not yet referenced by an

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/otp"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/projections"
@@ -64,6 +65,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	})
 	root.AddCommand(projectionsCmd(getenv, stdout, stderr))
 	root.AddCommand(adminCmd(getenv, stdout, stderr))
+	root.AddCommand(auditCmd(getenv, stdout, stderr))
 	return root
 }
 
@@ -178,7 +180,68 @@ func adminCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			})
 		},
 	})
+	cmd.AddCommand(domainsCmd(getenv, stdout, stderr))
 	return cmd
+}
+
+func domainsCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "domains", Short: "Add custom domains and set their status (as the dashboard would)"}
+	var owner, status string
+	add := &cobra.Command{
+		Use:   "add --owner <email-or-phone> [--status S] <hostname>",
+		Short: "Register a custom domain for an account (status active unless --status is given)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			id, err := parseIdentifier(owner)
+			if err != nil {
+				return fmt.Errorf("--owner: %w", err)
+			}
+			return withApp(c.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
+				ctx = commands.WithCommandID(events.WithMetadata(ctx, operatorMetadata("domains-add")), uuid.New())
+				res, err := a.domains.AddDomain(ctx, id, args[0], status)
+				if err != nil {
+					return explainAdminError(err, id.Value)
+				}
+				fmt.Fprintf(stdout, "%s added for %s with status %s (id %s)\n", res.Hostname, id.Value, res.Status, res.ID)
+				return nil
+			})
+		},
+	}
+	add.Flags().StringVar(&owner, "owner", "", "e-mail address or E.164 phone number of the owning account")
+	add.Flags().StringVar(&status, "status", "", "pending_verification, propagation_wait, active, error_dns, ssl_pending or ssl_active")
+	_ = add.MarkFlagRequired("owner")
+	set := &cobra.Command{
+		Use:   "set-status <hostname> <status>",
+		Short: "Change a custom domain's status",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withApp(c.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
+				ctx = commands.WithCommandID(events.WithMetadata(ctx, operatorMetadata("domains-set-status")), uuid.New())
+				if _, err := a.domains.SetDomainStatus(ctx, args[0], args[1]); err != nil {
+					return explainAdminError(err, args[0])
+				}
+				fmt.Fprintf(stdout, "%s is now %s\n", args[0], args[1])
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(add, set)
+	return cmd
+}
+
+// explainAdminError turns the errors an operator can cause into plain sentences.
+func explainAdminError(err error, subject string) error {
+	var invalid domain.Invalid
+	var rule domain.Error
+	switch {
+	case errors.Is(err, commands.ErrNotFound):
+		return fmt.Errorf("%s: not found", subject)
+	case errors.As(err, &invalid):
+		return fmt.Errorf("%s: %v", subject, invalid)
+	case errors.As(err, &rule):
+		return fmt.Errorf("%s: %s", subject, string(rule))
+	}
+	return err
 }
 
 // parseIdentifier reads an e-mail address or an E.164 phone number from the command line.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ type Config struct {
 	NATSURL         string
 	AdminToken      string `json:"-"`
 	TrustedProxies  []string
+	DNSResolver     string // host:port of the resolver for domain verification; empty = system
 	LogLevel        slog.Level
 	LogFormat       string
 	TempTTL         time.Duration
@@ -102,6 +104,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		NATSURL:         str("LITEHOST_NATS_URL", ""),
 		AdminToken:      str("LITEHOST_ADMIN_TOKEN", ""),
 		TrustedProxies:  list("LITEHOST_TRUSTED_PROXIES", ""),
+		DNSResolver:     str("LITEHOST_DNS_RESOLVER", ""),
 		LogFormat:       strings.ToLower(str("LOG_FORMAT", "json")),
 		TempTTL:         duration("LITEHOST_TEMP_TTL", 15*time.Minute),
 		ConsistencyWait: duration("LITEHOST_CONSISTENCY_WAIT", 5*time.Second),
@@ -163,6 +166,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, errors.New("LITEHOST_PUBLIC_URL: want an absolute http(s) URL"))
+		}
+	}
+	if c.DNSResolver != "" {
+		if _, _, err := net.SplitHostPort(c.DNSResolver); err != nil {
+			errs = append(errs, fmt.Errorf("LITEHOST_DNS_RESOLVER: want host:port, got %q", c.DNSResolver))
 		}
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -26,8 +28,40 @@ func (a *app) handler() http.Handler {
 			a.sites.ServeHTTP(w, r)
 			return
 		}
+		if host, ok := a.customSiteHost(r); ok {
+			r = r.Clone(r.Context())
+			r.Host = host
+			a.sites.ServeHTTP(w, r)
+			return
+		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// customSiteHost maps a request for <slug>.<custom domain> of an active domain to the site
+// host <slug>.<sites domain>. The API's own host, IP addresses and single-label names never
+// cost a query.
+func (a *app) customSiteHost(r *http.Request) (string, bool) {
+	host, port, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host, port = r.Host, ""
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == a.apiHost || net.ParseIP(host) != nil || !strings.Contains(host, ".") {
+		return "", false
+	}
+	slug, ok, err := a.customHosts.SlugForHost(r.Context(), host)
+	if err != nil || !ok {
+		if err != nil {
+			a.logger.Warn("custom host lookup", "error", err)
+		}
+		return "", false
+	}
+	h := slug + "." + a.cfg.SitesDomain
+	if port != "" {
+		h = net.JoinHostPort(h, port)
+	}
+	return h, true
 }
 
 // engine builds the Gin engine of the API.
@@ -75,6 +109,13 @@ func (a *app) engine() *gin.Engine {
 	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, nil).
 		Register(writes, requirePrincipal)
 	readapi.NewProjects(a.pool, a.siteURL).Register(v1, auth.Require())
+	readapi.NewAudit(a.store).Register(v1, auth.Require())
+
+	workspaces := commands.NewWorkspaces(a.store, a.now)
+	commands.NewWorkspaceRoutes(workspaces, a.scopes, a.runner).Register(writes, requirePrincipal)
+	readapi.NewWorkspaces(a.pool).Register(v1, auth.Require())
+	commands.NewDomainRoutes(a.domains, a.runner).Register(writes, requirePrincipal)
+	a.customHosts.Register(v1, auth.Require())
 	return e
 }
 

@@ -1,0 +1,235 @@
+package readapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/litehost/litehost/events"
+)
+
+// StreamReader is the part of the event store the audit log reads; events/pgstore and
+// events/esdbstore implement it.
+type StreamReader interface {
+	ReadStream(ctx context.Context, stream string, from uint64, max int) ([]events.RecordedEvent, error)
+}
+
+// Audit serves GET /v1/projects/{id}/events: a project's own events straight from the event
+// store, with their metadata (DESIGN §9). It reads the log rather than a read model, so it shows
+// exactly what was recorded, including what no projection keeps (who, from where, which request).
+// It is open on every plan: it is the owner's own audit trail.
+type Audit struct {
+	store StreamReader
+}
+
+// NewAudit returns the audit handlers over store.
+func NewAudit(store StreamReader) *Audit { return &Audit{store: store} }
+
+// Register adds the route to r (the /v1 group) behind require.
+func (a *Audit) Register(r gin.IRoutes, require gin.HandlerFunc) {
+	r.GET("/projects/:id/events", require, a.projectEvents)
+}
+
+// Paging bounds of the audit log.
+const (
+	auditDefaultLimit = 100
+	auditMaxLimit     = 500
+)
+
+// AuditEvent is one recorded event of a project stream.
+type AuditEvent struct {
+	Version   uint64          `json:"version"` // 0-based place in the stream
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	CreatedAt Time            `json:"createdAt"` // when the store recorded it
+	Position  string          `json:"position"`  // global log position, "commit/prepare"
+	Data      json.RawMessage `json:"data"`
+	Metadata  AuditMetadata   `json:"metadata"`
+}
+
+// AuditMetadata is the recorded metadata of an event; fields the writer did not know are "".
+type AuditMetadata struct {
+	Actor         string `json:"actor"`
+	CorrelationID string `json:"correlationId"`
+	CausationID   string `json:"causationId"`
+	RequestID     string `json:"requestId"`
+	ClientIP      string `json:"clientIp"`
+	UserAgent     string `json:"userAgent"`
+}
+
+// AuditPage is one page of a project's events, oldest first. NextFrom is the `from` of the next
+// page, nil on the last one.
+type AuditPage struct {
+	Events   []AuditEvent `json:"events"`
+	From     uint64       `json:"from"`
+	Limit    int          `json:"limit"`
+	NextFrom *uint64      `json:"nextFrom"`
+}
+
+func (a *Audit) projectEvents(c *gin.Context) {
+	pr, ok := events.PrincipalFrom(c.Request.Context())
+	if !ok {
+		_ = c.Error(AuthError{Code: CodeAPIKeyMissing})
+		return
+	}
+	id := c.Param("id")
+	if uuid.Validate(id) != nil {
+		_ = c.Error(ErrNotFound)
+		return
+	}
+	bad := InvalidQuery{}
+	from, err := strconv.ParseUint(c.DefaultQuery("from", "0"), 10, 63)
+	if err != nil {
+		bad["from"] = "must be a non-negative integer (a stream version)"
+	}
+	limit, err := strconv.Atoi(c.DefaultQuery("limit", strconv.Itoa(auditDefaultLimit)))
+	if err != nil || limit < 1 || limit > auditMaxLimit {
+		bad["limit"] = "must be an integer from 1 to " + strconv.Itoa(auditMaxLimit)
+	}
+	if len(bad) > 0 {
+		_ = c.Error(bad)
+		return
+	}
+	ctx := c.Request.Context()
+	stream := "project-" + id
+	owner, err := a.owner(ctx, stream)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	if owner == "" || owner != pr.AccountID {
+		_ = c.Error(ErrNotFound)
+		return
+	}
+	// One event more than the page tells whether there is a next page without a second read.
+	recs, err := a.store.ReadStream(ctx, stream, from, limit+1)
+	if err != nil {
+		_ = c.Error(fmt.Errorf("project events: %w", err))
+		return
+	}
+	page := AuditPage{Events: make([]AuditEvent, 0, min(len(recs), limit)), From: from, Limit: limit}
+	if len(recs) > limit {
+		next := recs[limit].Version
+		page.NextFrom = &next
+		recs = recs[:limit]
+	}
+	for _, r := range recs {
+		ev, err := auditEvent(r)
+		if err != nil {
+			_ = c.Error(fmt.Errorf("project events: %w", err))
+			return
+		}
+		page.Events = append(page.Events, ev)
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "success", "data": page})
+}
+
+// owner finds who owns the project from its own stream: the creator, or for a temporary project
+// the account that claimed it ("" while nobody has). The log is the authority here, so a project
+// the read model has not caught up with (or has removed on delete) still has its audit trail.
+// Ownership never changes after that: claim is the only transfer and happens at most once.
+func (a *Audit) owner(ctx context.Context, stream string) (string, error) {
+	var from uint64
+	for {
+		recs, err := a.store.ReadStream(ctx, stream, from, auditMaxLimit)
+		if errors.Is(err, events.ErrStreamNotFound) {
+			return "", ErrNotFound
+		}
+		if err != nil {
+			return "", fmt.Errorf("project owner: %w", err)
+		}
+		for _, r := range recs {
+			switch r.Type {
+			case events.TypeProjectCreated, events.TypeProjectClaimed:
+				var v struct {
+					OwnerID string `json:"ownerId"`
+				}
+				if err := json.Unmarshal(r.Data, &v); err != nil {
+					return "", fmt.Errorf("project owner: decode %s: %w", r.Type, err)
+				}
+				if v.OwnerID != "" {
+					return v.OwnerID, nil
+				}
+			}
+		}
+		if len(recs) < auditMaxLimit {
+			return "", nil
+		}
+		from = recs[len(recs)-1].Version + 1
+	}
+}
+
+// redacted tells the payload fields derived from secrets (slow password hashes, keyed
+// claim-token hashes). They are safe in the log but have no business leaving it: a leaked API key
+// must not hand out a site password's hash for offline guessing.
+func redacted(key string) bool { return key == "passwordHash" || key == "claimTokenHash" }
+
+func auditEvent(r events.RecordedEvent) (AuditEvent, error) {
+	md, err := events.ParseMetadata(r.Metadata)
+	if err != nil {
+		return AuditEvent{}, fmt.Errorf("event %s: %w", r.ID, err)
+	}
+	data, err := redact(r.Data)
+	if err != nil {
+		return AuditEvent{}, fmt.Errorf("event %s: %w", r.ID, err)
+	}
+	return AuditEvent{
+		Version: r.Version, ID: r.ID.String(), Type: r.Type, CreatedAt: Time(r.CreatedAt),
+		Position: r.Position.String(), Data: data,
+		Metadata: AuditMetadata{Actor: md.Actor, CorrelationID: md.CorrelationID, CausationID: md.CausationID,
+			RequestID: md.RequestID, ClientIP: md.ClientIP, UserAgent: md.UserAgent},
+	}, nil
+}
+
+// redact replaces the values of redacted fields anywhere in a JSON payload with "[redacted]" (an
+// empty value stays empty, so a reader still sees whether one was set). Numbers are kept as
+// written.
+func redact(data []byte) (json.RawMessage, error) {
+	if len(data) == 0 {
+		return json.RawMessage("null"), nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode payload: %w", err)
+	}
+	if !redactValue(v) {
+		return json.RawMessage(data), nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode payload: %w", err)
+	}
+	return b, nil
+}
+
+// redactValue redacts v in place and reports whether it changed anything.
+func redactValue(v any) bool {
+	changed := false
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if redacted(k) {
+				if s, ok := x.(string); ok && s != "" {
+					v[k] = "[redacted]"
+					changed = true
+				}
+				continue
+			}
+			changed = redactValue(x) || changed
+		}
+	case []any:
+		for _, x := range v {
+			changed = redactValue(x) || changed
+		}
+	}
+	return changed
+}
