@@ -19,14 +19,31 @@ import (
 // /v1/projects/{id}/status. Every query is scoped to the caller's account, so another account's
 // project is a 404 like a missing one.
 type Projects struct {
-	pool    *pgxpool.Pool
-	siteURL func(slug string) string
+	pool      *pgxpool.Pool
+	siteURL   func(slug string) string
+	domainURL func(slug, hostname string) string
 }
 
 // NewProjects returns the project read handlers over pool; siteURL renders a site's address from
 // its slug (the same function the write routes use).
 func NewProjects(pool *pgxpool.Pool, siteURL func(slug string) string) *Projects {
 	return &Projects{pool: pool, siteURL: siteURL}
+}
+
+// WithDomainURL returns p rendering the address of a project on a custom domain with f
+// (spec §1.1: the slug becomes a sub-domain of that domain).
+func (p *Projects) WithDomainURL(f func(slug, hostname string) string) *Projects {
+	out := *p
+	out.domainURL = f
+	return &out
+}
+
+// url is where the project's site answers.
+func (p *Projects) url(slug string, domainHost *string) string {
+	if domainHost != nil && p.domainURL != nil {
+		return p.domainURL(slug, *domainHost)
+	}
+	return p.siteURL(slug)
 }
 
 // Register adds the routes to r (the /v1 group), each behind require.
@@ -99,13 +116,15 @@ type projectRow struct {
 	ArchivedAt       *time.Time
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	DomainHost       *string
 }
 
 // projectColumns derive status: an expired project shows "expired" (spec §5.1).
 const projectColumns = `id::text AS id, title, slug, type,
 	CASE WHEN expired_at IS NOT NULL THEN 'expired' ELSE status END AS status, access,
 	domain_id::text AS domain_id, workspace_id::text AS workspace_id, no_index, disable_downloads, page_title,
-	meta_description, analytics_enabled, expires_at, archived_at, created_at, updated_at`
+	meta_description, analytics_enabled, expires_at, archived_at, created_at, updated_at,
+	(SELECT d.hostname FROM custom_domains d WHERE d.id = projects.domain_id) AS domain_host`
 
 func timePtr(t *time.Time) *Time {
 	if t == nil {
@@ -116,7 +135,7 @@ func timePtr(t *time.Time) *Time {
 }
 
 func (p *Projects) project(r projectRow) Project {
-	return Project{ID: r.ID, Title: r.Title, Slug: r.Slug, Type: r.Type, URL: p.siteURL(r.Slug), Status: r.Status,
+	return Project{ID: r.ID, Title: r.Title, Slug: r.Slug, Type: r.Type, URL: p.url(r.Slug, r.DomainHost), Status: r.Status,
 		Access: r.Access, DomainID: r.DomainID, WorkspaceID: r.WorkspaceID, NoIndex: r.NoIndex,
 		DisableDownloads: r.DisableDownloads, PageTitle: r.PageTitle, MetaDescription: r.MetaDescription,
 		AnalyticsEnabled: r.AnalyticsEnabled, ExpiresAt: timePtr(r.ExpiresAt), ArchivedAt: timePtr(r.ArchivedAt),
@@ -173,7 +192,7 @@ func (p *Projects) list(c *gin.Context) {
 	}
 	out := make([]ProjectSummary, len(got))
 	for i, r := range got {
-		out[i] = ProjectSummary{ID: r.ID, Title: r.Title, Slug: r.Slug, Type: r.Type, URL: p.siteURL(r.Slug),
+		out[i] = ProjectSummary{ID: r.ID, Title: r.Title, Slug: r.Slug, Type: r.Type, URL: p.url(r.Slug, r.DomainHost),
 			Status: r.Status, Access: r.Access, CreatedAt: Time(r.CreatedAt), UpdatedAt: Time(r.UpdatedAt)}
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "success", "data": gin.H{"projects": out, "limit": limit, "offset": offset}})

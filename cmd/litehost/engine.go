@@ -84,6 +84,7 @@ func (a *app) engine() *gin.Engine {
 	v1 := e.Group("/v1")
 	v1.GET("", a.apiInfo)
 	v1.GET("/openapi.json", a.openAPI)
+	a.eventStream().Register(v1) // operator token, not API keys
 
 	// Authentication runs before idempotency: keys are scoped to the caller.
 	auth := readapi.NewAuthenticator(a.pool, a.keyring, a.now)
@@ -108,7 +109,7 @@ func (a *app) engine() *gin.Engine {
 	recv := projectsupload.New(a.blobs).WithMaxRequestBytes(a.cfg.MaxUploadBytes)
 	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, nil).
 		Register(writes, requirePrincipal)
-	readapi.NewProjects(a.pool, a.siteURL).Register(v1, auth.Require())
+	readapi.NewProjects(a.pool, a.siteURL).WithDomainURL(a.domainSiteURL()).Register(v1, auth.Require())
 	readapi.NewAudit(a.store).Register(v1, auth.Require())
 
 	workspaces := commands.NewWorkspaces(a.store, a.now)

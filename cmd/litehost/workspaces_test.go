@@ -113,6 +113,9 @@ func TestWorkspacesAndDomainsWalkthrough(t *testing.T) {
 	}
 	p := s.do(http.MethodGet, "/v1/projects/"+ids[0], nil, bearer(key)).data(t)
 	slug := p["slug"].(string)
+	if want := s.app.domainSiteURL()(slug, "example.org"); p["url"] != want {
+		t.Errorf("url of a project on a custom domain = %v, want %s", p["url"], want)
+	}
 	req, _ := http.NewRequest(http.MethodGet, s.srv.URL+"/", nil)
 	req.Host = slug + ".example.org"
 	resp, err := s.srv.Client().Do(req)
