@@ -65,6 +65,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	})
 	root.AddCommand(projectionsCmd(getenv, stdout, stderr))
 	root.AddCommand(adminCmd(getenv, stdout, stderr))
+	root.AddCommand(eventsCmd(getenv, stdout, stderr))
 	root.AddCommand(auditCmd(getenv, stdout, stderr))
 	return root
 }
