@@ -99,15 +99,14 @@ func scopeAuth(c *gin.Context) {
 }
 
 type scopeEnv struct {
-	pool     *pgxpool.Pool
-	store    *pgstore.Store
-	runner   *projections.Runner
-	keys     *secret.Keyring
-	domains  *commands.Domains
-	dns      *txtServer
-	cleanup  func() *commands.WorkspaceCleanup
-	srv      *httptest.Server
-	sitePort string
+	pool    *pgxpool.Pool
+	store   *pgstore.Store
+	runner  *projections.Runner
+	keys    *secret.Keyring
+	domains *commands.Domains
+	dns     *txtServer
+	cleanup func() *commands.WorkspaceCleanup
+	srv     *httptest.Server
 }
 
 const scopeSites = "sites.test"

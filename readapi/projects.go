@@ -230,7 +230,7 @@ func (p *Projects) get(c *gin.Context) {
 
 // ErrFreeTier is the answer of a paid-only read to a free account; the error middleware renders
 // it as 403 FREE_TIER_RESTRICTED with requiredTier "starter".
-var ErrFreeTier = errors.New("This endpoint is not available on the free plan. Upgrade to a paid plan (starter or higher) to use it.")
+var ErrFreeTier = errors.New("this endpoint needs a paid plan (starter or higher)")
 
 // ownerPlanQuery tells whether the caller owns the project and whether their plan is paid. The
 // tier names of paid plans are every tier but free (spec §2.1).

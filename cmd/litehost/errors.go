@@ -133,7 +133,9 @@ func errorBody(err error, e apiError) gin.H {
 		body["error"] = "Not found."
 	}
 	if e.code == "FREE_TIER_RESTRICTED" {
-		body["requiredTier"] = "starter" // spec §5.8: every paid gate names the lowest paid tier
+		// spec §5.8: one message for every paid gate, naming the lowest paid tier.
+		body["error"] = "This endpoint is not available on the free plan. Upgrade to a paid plan (starter or higher) to use it."
+		body["requiredTier"] = "starter"
 	}
 	if next, ok := nextSteps[e.code]; ok {
 		body["nextStep"] = next
