@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/litehost/litehost/commands/forwarder"
 	"github.com/litehost/litehost/events"
 )
 
@@ -309,5 +312,43 @@ func TestEventsTailFollows(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "\n"); n != 3 {
 		t.Errorf("%d lines, want 3:\n%s", n, out.String())
+	}
+}
+
+// TestNATSForwarderIsWired checks that serve runs the forwarder when LITEHOST_NATS_URL is set:
+// an event reaches the real NATS server's LITEHOST_EVENTS stream. The event's category is unique
+// to the test, so its subject is too; the test purges that subject afterwards.
+func TestNATSForwarderIsWired(t *testing.T) {
+	s := startServer(t, "", map[string]string{"LITEHOST_NATS_URL": "nats://127.0.0.1:4222"})
+	category := "fwdtest" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	subject := "litehost.events." + category + "." + events.TypeSlugReserved
+	nc, err := nats.Connect("nats://127.0.0.1:4222")
+	if err != nil {
+		t.Fatalf("connect NATS: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if st, err := js.Stream(ctx, forwarder.DefaultStream); err == nil {
+			_ = st.Purge(ctx, jetstream.WithPurgeSubject(subject))
+		}
+	})
+	res := appendEvent(t, s, category+"-1", events.SlugReserved{Slug: "fwd", ProjectID: uuid.NewString(), At: time.Now().UTC()})
+	var msg *jetstream.RawStreamMsg
+	waitFor(t, func() bool {
+		st, err := js.Stream(t.Context(), forwarder.DefaultStream)
+		if err != nil {
+			return false
+		}
+		msg, err = st.GetLastMsgForSubject(t.Context(), subject)
+		return err == nil
+	})
+	if got := msg.Header.Get(forwarder.HeaderPosition); got != res.Position.String() {
+		t.Errorf("position header %q, want %s", got, res.Position)
 	}
 }
