@@ -166,7 +166,7 @@ func TestDomainRoutes(t *testing.T) {
 	second := e.json(t, "POST", "/v1/domains", owner, map[string]any{"domain": "second.example"}).want(t, 201, "").data()["id"].(string)
 
 	// Not verified yet: cannot be assigned.
-	e.createProject(t, owner, "Early", map[string]string{"domainId": domID}).want(t, 422, "VALIDATION_FAILED")
+	e.createProject(t, owner, "Early", map[string]string{"domainId": domID}).want(t, 422, "DOMAIN_NOT_ACTIVE")
 
 	// Verify without the record, with a wrong one, then with the right one.
 	r := e.json(t, "POST", "/v1/domains/"+domID+"/verify", owner, nil).want(t, 422, "DOMAIN_VERIFICATION_FAILED")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/account"
+	"github.com/litehost/litehost/domain/customdomain"
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/domain/slug"
 	"github.com/litehost/litehost/events"
@@ -70,7 +71,9 @@ type ProjectLookup interface {
 // workspace and domain read models implement it; without it both fields are refused.
 type Scopes interface {
 	WorkspaceOwned(ctx context.Context, accountID, workspaceID string) (bool, error)
-	DomainUsable(ctx context.Context, accountID, domainID string) (bool, error)
+	// DomainAssignable returns nil for the caller's domain in an assignable status,
+	// customdomain.ErrNotActive for one that is not active yet, customdomain.ErrNotFound otherwise.
+	DomainAssignable(ctx context.Context, accountID, domainID string) error
 }
 
 // Projects handles the project commands: create, temporary create, push, rollback, settings,
@@ -175,13 +178,16 @@ func (p *Projects) Create(ctx context.Context, commandID uuid.UUID, accountID st
 			bad["slug"] = msg
 		}
 	}
-	p.checkScopes(ctx, accountID, in.WorkspaceID, in.DomainID, bad)
+	notActive := p.checkScopes(ctx, accountID, in.WorkspaceID, in.DomainID, bad)
 	hash, err := p.passwordHash(in.Password, bad)
 	if err != nil {
 		return Created{}, err
 	}
 	if len(bad) > 0 {
 		return Created{}, bad
+	}
+	if notActive {
+		return Created{}, customdomain.ErrNotActive
 	}
 	projectID := subID(commandID, "project")
 	cmd := project.Create{
@@ -231,33 +237,40 @@ func firstOf[T events.Event](evs []events.Event) (T, bool) {
 	return zero, false
 }
 
-func (p *Projects) checkScopes(ctx context.Context, accountID, workspaceID, domainID string, bad domain.Invalid) {
-	check := func(field, id string, owned func(context.Context, string, string) (bool, error)) {
-		if id == "" {
-			return
-		}
+func (p *Projects) checkScopes(ctx context.Context, accountID, workspaceID, domainID string, bad domain.Invalid) (notActive bool) {
+	valid := func(field, id string) bool {
 		if uuid.Validate(id) != nil {
 			bad[field] = "must be a UUID"
-			return
+			return false
 		}
-		ok := false
-		if p.scopes != nil {
-			var err error
-			ok, err = owned(ctx, accountID, id)
-			if err != nil {
-				p.logger.Error("scope check", "field", field, "error", err)
-			}
+		if p.scopes == nil {
+			bad[field] = "is not one of yours"
+			return false
+		}
+		return true
+	}
+	if workspaceID != "" && valid("workspaceId", workspaceID) {
+		ok, err := p.scopes.WorkspaceOwned(ctx, accountID, workspaceID)
+		if err != nil {
+			p.logger.Error("scope check", "field", "workspaceId", "error", err)
 		}
 		if !ok {
-			bad[field] = "is not one of yours"
+			bad["workspaceId"] = "is not one of yours"
 		}
 	}
-	var ws, dom func(context.Context, string, string) (bool, error)
-	if p.scopes != nil {
-		ws, dom = p.scopes.WorkspaceOwned, p.scopes.DomainUsable
+	if domainID != "" && valid("domainId", domainID) {
+		switch err := p.scopes.DomainAssignable(ctx, accountID, domainID); {
+		case err == nil:
+		case errors.Is(err, customdomain.ErrNotActive):
+			return true
+		default:
+			if !errors.Is(err, customdomain.ErrNotFound) {
+				p.logger.Error("scope check", "field", "domainId", "error", err)
+			}
+			bad["domainId"] = "is not one of yours"
+		}
 	}
-	check("workspaceId", workspaceID, ws)
-	check("domainId", domainID, dom)
+	return false
 }
 
 // passwordHash validates and hashes a site password; nil gives "".
@@ -486,11 +499,12 @@ func (p *Projects) Update(ctx context.Context, commandID uuid.UUID, accountID, p
 			bad["slug"] = msg
 		}
 	}
+	notActive := false
 	if patch.WorkspaceID.Set && patch.WorkspaceID.Value != nil {
 		p.checkScopes(ctx, accountID, *patch.WorkspaceID.Value, "", bad)
 	}
 	if patch.DomainID.Set && patch.DomainID.Value != nil {
-		p.checkScopes(ctx, accountID, "", *patch.DomainID.Value, bad)
+		notActive = p.checkScopes(ctx, accountID, "", *patch.DomainID.Value, bad)
 	}
 	if in.Password.Set {
 		patch.Password = project.Nullable[string]{Set: true}
@@ -504,6 +518,9 @@ func (p *Projects) Update(ctx context.Context, commandID uuid.UUID, accountID, p
 	}
 	if len(bad) > 0 {
 		return events.Position{}, bad
+	}
+	if notActive {
+		return events.Position{}, customdomain.ErrNotActive
 	}
 	if _, err := project.UpdateSettings(cur, accountID, plan, patch, now); err != nil {
 		return events.Position{}, err

@@ -105,7 +105,7 @@ func TestWorkspacesAndDomainsWalkthrough(t *testing.T) {
 		}
 		return domainID != "" && pendingID != ""
 	})
-	if r := s.do(http.MethodPatch, "/v1/projects/"+ids[0], map[string]any{"domainId": pendingID}, bearer(key)); r.status != http.StatusUnprocessableEntity {
+	if r := s.do(http.MethodPatch, "/v1/projects/"+ids[0], map[string]any{"domainId": pendingID}, bearer(key)); r.status != http.StatusUnprocessableEntity || r.code(t) != "DOMAIN_NOT_ACTIVE" {
 		t.Errorf("assign a pending domain = %d %s", r.status, r.body)
 	}
 	if r := s.do(http.MethodPatch, "/v1/projects/"+ids[0], map[string]any{"domainId": domainID}, bearer(key)); r.status != http.StatusOK {
