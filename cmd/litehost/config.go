@@ -168,6 +168,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, errors.New("LITEHOST_PUBLIC_URL: want an absolute http(s) URL"))
 		}
 	}
+	if c.NATSURL != "" {
+		if u, err := url.Parse(c.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("LITEHOST_NATS_URL: want nats://host:port, got %q", redactURL(c.NATSURL)))
+		}
+	}
 	if c.DNSResolver != "" {
 		if _, _, err := net.SplitHostPort(c.DNSResolver); err != nil {
 			errs = append(errs, fmt.Errorf("LITEHOST_DNS_RESOLVER: want host:port, got %q", c.DNSResolver))

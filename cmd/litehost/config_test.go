@@ -29,12 +29,15 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 		"LITEHOST_OTP_AUTO_CREATE": "maybe",
 		"LOG_LEVEL":                "loud",
 		"LITEHOST_DATABASE_URL":    "mysql://x",
+		"LITEHOST_NATS_URL":        "http://nats",
+		"LITEHOST_DNS_RESOLVER":    "no-port",
 	}))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
 	for _, want := range []string{"LITEHOST_EVENT_STORE", "LITEHOST_SECRET", "LITEHOST_OTP_CHANNELS",
-		"LITEHOST_TEMP_TTL", "LITEHOST_OTP_AUTO_CREATE", "LOG_LEVEL", "LITEHOST_DATABASE_URL"} {
+		"LITEHOST_TEMP_TTL", "LITEHOST_OTP_AUTO_CREATE", "LOG_LEVEL", "LITEHOST_DATABASE_URL",
+		"LITEHOST_NATS_URL", "LITEHOST_DNS_RESOLVER"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

@@ -156,6 +156,8 @@ var nextSteps = map[string]string{
 	"CHANNEL_DISABLED":       "Use an identifier of an enabled channel (e-mail or phone, as GET /v1 and the error say).",
 	"INVALID_REQUEST":        "Send JSON with exactly one of email or phone (E.164), and a 6-digit code for verify.",
 	"IDEMPOTENCY_KEY_REUSED": "Use a new Idempotency-Key for a different request.",
+	"ADMIN_TOKEN_MISSING":    "Send Authorization: Bearer <LITEHOST_ADMIN_TOKEN> (the operator token, not an API key).",
+	"ADMIN_TOKEN_INVALID":    "Use the operator token configured as LITEHOST_ADMIN_TOKEN on the server.",
 	"OTP_TOO_MANY_ATTEMPTS":  "The code was cancelled. Request a new one with POST /v1/auth/otp/request.",
 	"VALIDATION_FAILED":      "Fix the fields listed in fields and send the request again.",
 	"SERVER_ERROR":           "Retry the request; if it keeps failing, try again later.",
