@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -52,6 +53,7 @@ type app struct {
 	// apiHost is the host name of the API itself (from LITEHOST_PUBLIC_URL), never a site.
 	apiHost string
 	reg     *prometheus.Registry
+	api     *gin.Engine // set by handler; tests list its routes
 	now     func() time.Time
 	closers []func()
 }

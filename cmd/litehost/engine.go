@@ -23,6 +23,7 @@ import (
 // main and the tests both use it.
 func (a *app) handler() http.Handler {
 	api := a.engine()
+	a.api = api
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := a.sites.Slug(r.Host); ok {
 			a.sites.ServeHTTP(w, r)
