@@ -6,16 +6,12 @@ package esdbstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/google/uuid"
 
 	"github.com/litehost/litehost/events"
 )
@@ -51,7 +47,7 @@ func Dial(url string, logger *slog.Logger) (*esdb.Client, error) {
 
 // Append implements events.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected events.Expected, evs []events.EventData) (events.AppendResult, error) {
-	if err := validateAppend(stream, expected, evs); err != nil {
+	if err := events.ValidateAppend(stream, expected, evs); err != nil {
 		return events.AppendResult{}, err
 	}
 	data := make([]esdb.EventData, len(evs))
@@ -131,42 +127,6 @@ func expectedRevision(e events.Expected) esdb.ExpectedRevision {
 		return esdb.StreamRevision{Value: e.Version}
 	}
 	return esdb.Any{}
-}
-
-// validateAppend rejects what the port forbids before anything is sent, so that both adapters
-// refuse the same input: EventStoreDB itself would write an empty batch, duplicate ids and
-// non-JSON data.
-func validateAppend(stream string, expected events.Expected, evs []events.EventData) error {
-	switch {
-	case stream == "":
-		return errors.New("append: empty stream name")
-	case strings.HasPrefix(stream, "$"):
-		return fmt.Errorf("append %s: system streams are read-only", stream)
-	case len(evs) == 0:
-		return fmt.Errorf("append %s: no events", stream)
-	case expected.Kind < events.KindAny || expected.Kind > events.KindExact:
-		return fmt.Errorf("append %s: unknown expected kind %d", stream, expected.Kind)
-	case expected.Kind == events.KindExact && expected.Version > math.MaxInt64:
-		return fmt.Errorf("append %s: expected version %d out of range", stream, expected.Version)
-	}
-	seen := make(map[uuid.UUID]struct{}, len(evs))
-	for i, e := range evs {
-		switch {
-		case e.ID == uuid.Nil:
-			return fmt.Errorf("append %s: event %d has no id", stream, i)
-		case e.Type == "":
-			return fmt.Errorf("append %s: event %d has no type", stream, i)
-		case !json.Valid(e.Data):
-			return fmt.Errorf("append %s: event %d (%s): data is not valid JSON", stream, i, e.Type)
-		case len(e.Metadata) > 0 && !json.Valid(e.Metadata):
-			return fmt.Errorf("append %s: event %d (%s): metadata is not valid JSON", stream, i, e.Type)
-		}
-		if _, dup := seen[e.ID]; dup {
-			return fmt.Errorf("append %s: event id %s appears twice in the batch", stream, e.ID)
-		}
-		seen[e.ID] = struct{}{}
-	}
-	return nil
 }
 
 // ReadStream implements events.Store. A stream without events, soft-deleted or tombstoned reads

@@ -20,12 +20,10 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,7 +68,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected events.Expec
 }
 
 func appendTo(ctx context.Context, q querier, stream string, expected events.Expected, evs []events.EventData) (events.AppendResult, error) {
-	if err := validateAppend(stream, expected, evs); err != nil {
+	if err := events.ValidateAppend(stream, expected, evs); err != nil {
 		return events.AppendResult{}, err
 	}
 	ids := make([]uuid.UUID, len(evs))
@@ -106,41 +104,6 @@ func appendTo(ctx context.Context, q querier, stream string, expected events.Exp
 		return events.AppendResult{}, &events.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
 	}
 	return events.AppendResult{}, fmt.Errorf("append %s: unexpected outcome %q", stream, outcome)
-}
-
-// validateAppend rejects bad input before it reaches the database, with an error that says
-// what is wrong; nothing is written.
-func validateAppend(stream string, expected events.Expected, evs []events.EventData) error {
-	switch {
-	case stream == "":
-		return errors.New("append: empty stream name")
-	case strings.HasPrefix(stream, "$"):
-		return fmt.Errorf("append %s: system streams are read-only", stream)
-	case len(evs) == 0:
-		return fmt.Errorf("append %s: no events", stream)
-	case expected.Kind < events.KindAny || expected.Kind > events.KindExact:
-		return fmt.Errorf("append %s: unknown expected kind %d", stream, expected.Kind)
-	case expected.Kind == events.KindExact && expected.Version > math.MaxInt64:
-		return fmt.Errorf("append %s: expected version %d out of range", stream, expected.Version)
-	}
-	seen := make(map[uuid.UUID]struct{}, len(evs))
-	for i, e := range evs {
-		switch {
-		case e.ID == uuid.Nil:
-			return fmt.Errorf("append %s: event %d has no id", stream, i)
-		case e.Type == "":
-			return fmt.Errorf("append %s: event %d has no type", stream, i)
-		case !json.Valid(e.Data):
-			return fmt.Errorf("append %s: event %d (%s): data is not valid JSON", stream, i, e.Type)
-		case len(e.Metadata) > 0 && !json.Valid(e.Metadata):
-			return fmt.Errorf("append %s: event %d (%s): metadata is not valid JSON", stream, i, e.Type)
-		}
-		if _, dup := seen[e.ID]; dup {
-			return fmt.Errorf("append %s: event id %s appears twice in the batch", stream, e.ID)
-		}
-		seen[e.ID] = struct{}{}
-	}
-	return nil
 }
 
 const selectColumns = `event_id, stream_id, stream_version, event_type, data, metadata,
