@@ -84,6 +84,7 @@ type Projects struct {
 	exec    *Executor
 	lookup  ProjectLookup
 	scopes  Scopes
+	gate    QuotaGate
 	keys    *secret.Keyring
 	tempTTL time.Duration
 	now     func() time.Time
@@ -98,6 +99,27 @@ func NewProjects(store EventStore, lookup ProjectLookup, scopes Scopes, keys *se
 	}
 	return &Projects{store: store, exec: NewExecutor(store), lookup: lookup, scopes: scopes, keys: keys,
 		tempTTL: tempTTL, now: now, logger: logger}
+}
+
+// WithQuotaGate makes the quota-checked commands (create, claim, unarchive, push, rollback) take
+// turns per account through g, so concurrent ones cannot together exceed the plan. Without a gate
+// two commands racing at the very limit may both pass. It returns p; call it before p is used.
+func (p *Projects) WithQuotaGate(g QuotaGate) *Projects {
+	p.gate = g
+	return p
+}
+
+// hold takes accountID's quota turn (a no-op without a gate). Every quota-checked command reads
+// the usage only after hold, and defers the release with the position it appended.
+func (p *Projects) hold(ctx context.Context, accountID string) (func(context.Context, events.Position), error) {
+	if p.gate == nil {
+		return noRelease, nil
+	}
+	release, err := p.gate.Hold(ctx, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("quota turn: %w", err)
+	}
+	return release, nil
 }
 
 // subID derives a stable ID for one part of a command (the project ID, a deployment ID) so that a
@@ -166,7 +188,12 @@ func (p *Projects) PrecheckCreate(ctx context.Context, accountID string) error {
 }
 
 // Create creates a project with its first deployment for accountID.
-func (p *Projects) Create(ctx context.Context, commandID uuid.UUID, accountID string, in CreateInput) (Created, error) {
+func (p *Projects) Create(ctx context.Context, commandID uuid.UUID, accountID string, in CreateInput) (out Created, err error) {
+	release, err := p.hold(ctx, accountID)
+	if err != nil {
+		return Created{}, err
+	}
+	defer func() { release(ctx, out.Position) }()
 	now := p.now().UTC()
 	plan, usage, err := p.Plan(ctx, accountID)
 	if err != nil {
@@ -400,7 +427,15 @@ type Pushed struct {
 }
 
 // Push makes the upload the project's new active version.
-func (p *Projects) Push(ctx context.Context, commandID uuid.UUID, accountID, projectID string, up Upload) (Pushed, error) {
+func (p *Projects) Push(ctx context.Context, commandID uuid.UUID, accountID, projectID string, up Upload) (out Pushed, err error) {
+	if uuid.Validate(projectID) != nil {
+		return Pushed{}, project.ErrNotFound
+	}
+	release, err := p.hold(ctx, accountID)
+	if err != nil {
+		return Pushed{}, err
+	}
+	defer func() { release(ctx, out.Position) }()
 	plan, usage, err := p.Plan(ctx, accountID)
 	if err != nil {
 		return Pushed{}, err
@@ -408,9 +443,6 @@ func (p *Projects) Push(ctx context.Context, commandID uuid.UUID, accountID, pro
 	d := up.deployment(subID(commandID, "deployment"))
 	decide := func(s project.State, now time.Time) ([]events.Event, error) {
 		return project.Push(s, accountID, plan, usage, d, now)
-	}
-	if uuid.Validate(projectID) != nil {
-		return Pushed{}, project.ErrNotFound
 	}
 	// Decide once against the current project before storing the files, so a refused push (not
 	// the owner, free tier, archived, over quota) stores nothing. A retry of a push that was
@@ -432,7 +464,15 @@ func (p *Projects) Push(ctx context.Context, commandID uuid.UUID, accountID, pro
 }
 
 // Rollback publishes an earlier deployment's files again as a new version.
-func (p *Projects) Rollback(ctx context.Context, commandID uuid.UUID, accountID, projectID, deploymentID string) (Pushed, error) {
+func (p *Projects) Rollback(ctx context.Context, commandID uuid.UUID, accountID, projectID, deploymentID string) (out Pushed, err error) {
+	if uuid.Validate(projectID) != nil {
+		return Pushed{}, project.ErrNotFound
+	}
+	release, err := p.hold(ctx, accountID)
+	if err != nil {
+		return Pushed{}, err
+	}
+	defer func() { release(ctx, out.Position) }()
 	plan, usage, err := p.Plan(ctx, accountID)
 	if err != nil {
 		return Pushed{}, err
@@ -568,7 +608,15 @@ func (p *Projects) Archive(ctx context.Context, commandID uuid.UUID, accountID, 
 }
 
 // Unarchive restores an archived project if the plan has room (idempotent).
-func (p *Projects) Unarchive(ctx context.Context, commandID uuid.UUID, accountID, projectID string) (events.Position, error) {
+func (p *Projects) Unarchive(ctx context.Context, commandID uuid.UUID, accountID, projectID string) (pos events.Position, err error) {
+	if uuid.Validate(projectID) != nil {
+		return events.Position{}, project.ErrNotFound
+	}
+	release, err := p.hold(ctx, accountID)
+	if err != nil {
+		return events.Position{}, err
+	}
+	defer func() { release(ctx, pos) }()
 	plan, usage, err := p.Plan(ctx, accountID)
 	if err != nil {
 		return events.Position{}, err
@@ -611,7 +659,7 @@ type Claimed struct {
 }
 
 // Claim moves the temporary project of token into accountID's account.
-func (p *Projects) Claim(ctx context.Context, commandID uuid.UUID, accountID, token string) (Claimed, error) {
+func (p *Projects) Claim(ctx context.Context, commandID uuid.UUID, accountID, token string) (out Claimed, err error) {
 	if len(token) != 32 {
 		return Claimed{}, project.ErrNotFound
 	}
@@ -623,6 +671,11 @@ func (p *Projects) Claim(ctx context.Context, commandID uuid.UUID, accountID, to
 		}
 		return Claimed{}, err
 	}
+	release, err := p.hold(ctx, accountID)
+	if err != nil {
+		return Claimed{}, err
+	}
+	defer func() { release(ctx, out.Position) }()
 	plan, usage, err := p.Plan(ctx, accountID)
 	if err != nil {
 		return Claimed{}, err
@@ -635,7 +688,7 @@ func (p *Projects) Claim(ctx context.Context, commandID uuid.UUID, accountID, to
 	if err != nil {
 		return Claimed{}, err
 	}
-	out := Claimed{ProjectID: projectID, Slug: st.Settings.Slug, Position: res.Position}
+	out = Claimed{ProjectID: projectID, Slug: st.Settings.Slug, Position: res.Position}
 	if ev, ok := firstOf[events.ProjectClaimed](res.Events); ok {
 		out.ExpiresAt = ev.ExpiresAt
 	}

@@ -168,7 +168,8 @@ func newProjEnv(t *testing.T) *projEnv {
 		}
 	})
 	clk := &projClock{t: time.Now().UTC().Truncate(time.Millisecond)}
-	p := commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, clk.Now, logger)
+	p := commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, clk.Now, logger).
+		WithQuotaGate(commands.NewPGQuotaGate(pool, runner))
 	siteURL := commands.SiteURL("http", sites, 8080)
 	routes := commands.NewProjectRoutes(p, projectsupload.New(bs), commands.NewLimiter(pool), runner, siteURL,
 		func(tok string) string { return "http://localhost:8080/claim/" + tok })

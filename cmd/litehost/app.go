@@ -121,7 +121,7 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 	}
 	a.scopes = commands.NewPGScopes(pool)
 	a.projects = commands.NewProjects(a.store, commands.NewPGProjectLookup(pool), a.scopes, a.keyring, cfg.TempTTL, a.now,
-		logger.With("component", "projects"))
+		logger.With("component", "projects")).WithQuotaGate(commands.NewPGQuotaGate(pool, a.runner))
 	a.domains = commands.NewDomains(a.store, a.keyring, commands.NewDNSResolver(cfg.DNSResolver), a.scopes, a.now,
 		logger.With("component", "domains"))
 	a.customHosts = readapi.NewDomains(pool, a.domainSiteURL())
