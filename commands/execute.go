@@ -190,10 +190,12 @@ func encode(ctx context.Context, commandID uuid.UUID, stream string, evs []event
 	return out, nil
 }
 
-// backoff waits a jittered, growing delay before a retry, or returns early when ctx ends.
+// backoff waits a fully jittered, growing delay (0–20 ms, 0–40 ms, 0–80 ms) before a retry, or
+// returns early when ctx ends. Full jitter spreads writers that collided on one stream, so they
+// do not collide again on the next attempt.
 func backoff(ctx context.Context, attempt int) error {
-	base := 5 * time.Millisecond << attempt
-	d := base/2 + rand.N(base)
+	base := 10 * time.Millisecond << attempt
+	d := rand.N(2 * base)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
