@@ -16,16 +16,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/litehost/litehost/commands/process"
 	"github.com/litehost/litehost/events"
 )
 
@@ -52,11 +51,6 @@ const (
 	HeaderMetadata  = "Litehost-Metadata"
 )
 
-// Subscriber is the part of events.Store the forwarder reads.
-type Subscriber interface {
-	SubscribeAll(ctx context.Context, from events.Position, filter events.Filter) (events.Subscription, error)
-}
-
 // Config configures a Forwarder; zero fields take the defaults noted.
 type Config struct {
 	// URL is the NATS server URL (LITEHOST_NATS_URL). Required.
@@ -80,15 +74,15 @@ type Config struct {
 
 // Forwarder publishes the event log to JetStream.
 type Forwarder struct {
-	log    Subscriber
-	pool   *pgxpool.Pool
-	cfg    Config
-	logger *slog.Logger
+	proc    process.Runner
+	cfg     Config
+	backoff process.Backoff
+	logger  *slog.Logger
 }
 
 // New returns a forwarder reading log and keeping its checkpoint and lock in pool (tables from
 // commands.Migrate).
-func New(log Subscriber, pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*Forwarder, error) {
+func New(log process.Log, pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*Forwarder, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("forwarder: NATS URL is required")
 	}
@@ -119,7 +113,14 @@ func New(log Subscriber, pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 5 * time.Second
 	}
-	return &Forwarder{log: log, pool: pool, cfg: cfg, logger: logger.With("process", Name)}, nil
+	f := &Forwarder{cfg: cfg, backoff: process.Backoff{Min: cfg.RetryMin, Max: cfg.RetryMax}, logger: logger.With("process", Name)}
+	// The checkpoint is saved at most every FlushInterval (or every 100 events) rather than per
+	// event: a lost save only resends events JetStream drops as duplicates.
+	f.proc = process.Runner{
+		Name: Name, LockKey: lockKey, Pool: pool, Log: log, Open: f.open, LockPoll: cfg.LockPoll,
+		FlushInterval: cfg.FlushInterval, FlushMax: 100, Logger: f.logger,
+	}
+	return f, nil
 }
 
 // Subject is the subject an event of type eventType in stream is published to:
@@ -152,186 +153,48 @@ func token(s string) string {
 
 // Run forwards until ctx ends; it returns nil then. While another instance holds the lock it
 // waits; after a failure (database or subscription lost) it starts over from the checkpoint.
-func (f *Forwarder) Run(ctx context.Context) error {
-	for {
-		err := f.runOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			f.logger.Error("forwarder stopped; restarting from the checkpoint", "error", err)
-		}
-		if sleep(ctx, f.cfg.LockPoll) != nil {
-			return nil
-		}
-	}
-}
+func (f *Forwarder) Run(ctx context.Context) error { return f.proc.Run(ctx) }
 
-// runOnce takes the forwarding lock if it is free and, holding it, forwards until ctx ends or
-// something fails. It returns nil at once when another instance holds the lock.
-func (f *Forwarder) runOnce(ctx context.Context) error {
-	conn, err := f.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire lock connection: %w", err)
-	}
-	defer conn.Release()
-	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&locked); err != nil {
-		return fmt.Errorf("try lock: %w", err)
-	}
-	if !locked {
-		return nil
-	}
-	f.logger.Info("forwarder took the forwarding lock")
-	defer func() {
-		// The lock is per session: unlock explicitly because the connection goes back to the pool.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, lockKey); err != nil {
-			_ = conn.Conn().Close(uctx) // closing ends the session, which frees the lock
-		}
-	}()
-
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	watchDone := make(chan struct{})
-	go func() { // the lock dies with its session: stop forwarding if the connection is lost
-		defer close(watchDone)
-		t := time.NewTicker(f.cfg.LockPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				if err := conn.Ping(runCtx); err != nil && runCtx.Err() == nil {
-					cancel(fmt.Errorf("lock connection lost: %w", err))
-					return
-				}
-			}
-		}
-	}()
-	err = f.forwardAll(runCtx)
-	cancel(nil)
-	<-watchDone
-	if cause := context.Cause(runCtx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	return err
-}
-
-// forwardAll connects to NATS (waiting for it as long as it takes), makes sure the stream exists
-// and publishes every event after the checkpoint.
-func (f *Forwarder) forwardAll(ctx context.Context) error {
+// open connects to NATS (waiting for it as long as it takes) and makes sure the stream exists,
+// each time this instance takes the lock; it returns the publishing handler for that term.
+func (f *Forwarder) open(ctx context.Context) (process.Handler, func(), error) {
 	nc, err := f.connect(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
-	for attempt := 0; ; attempt++ {
-		err := f.ensureStream(ctx, js)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		d := f.backoff(attempt)
-		f.logger.Warn("create stream failed; retrying", "error", err, "retry_in", d.String())
-		if err := sleep(ctx, d); err != nil {
-			return err
-		}
-	}
-
-	from, err := f.checkpoint(ctx)
+	err = process.Retry(ctx, f.backoff, func(int) error { return f.ensureStream(ctx, js) }, func(_ int, err error, wait time.Duration) {
+		f.logger.Warn("create stream failed; retrying", "error", err, "retry_in", wait.String())
+	})
 	if err != nil {
-		return err
+		nc.Close()
+		return nil, nil, err
 	}
-	sub, err := f.log.SubscribeAll(ctx, from, events.Filter{})
-	if err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	defer sub.Close()
-
-	// The checkpoint is saved at most every FlushInterval (or every 100 events) rather than per
-	// event: a lost save only resends events JetStream drops as duplicates.
-	var (
-		pending  events.Position
-		unsaved  int
-		flushErr error
-	)
-	flush := func(ctx context.Context) error {
-		if unsaved == 0 {
-			return nil
-		}
-		if err := f.saveCheckpoint(ctx, pending); err != nil {
-			return err
-		}
-		unsaved = 0
-		return nil
-	}
-	defer func() {
-		// Keep the progress made before a shutdown, even though ctx is over.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := flush(sctx); err != nil {
-			f.logger.Warn("save checkpoint at stop", "error", err)
-		}
-	}()
-	tick := time.NewTicker(f.cfg.FlushInterval)
-	defer tick.Stop()
-	ch := sub.Events()
-	for {
-		select {
-		case rec, ok := <-ch:
-			if !ok {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if err := sub.Err(); err != nil {
-					return fmt.Errorf("subscription: %w", err)
-				}
-				return errors.New("subscription ended")
-			}
-			if err := f.publish(ctx, js, rec); err != nil {
-				return err
-			}
-			pending, unsaved = rec.Position, unsaved+1
-			if unsaved >= 100 {
-				flushErr = flush(ctx)
-			}
-		case <-tick.C:
-			flushErr = flush(ctx)
-		}
-		if flushErr != nil {
-			return flushErr
-		}
-	}
+	publish := func(ctx context.Context, rec events.RecordedEvent) error { return f.publish(ctx, js, rec) }
+	return publish, nc.Close, nil
 }
 
 // connect dials NATS until it answers or ctx ends. Once connected, the client reconnects by
 // itself; publishes in between fail and are retried by publish.
 func (f *Forwarder) connect(ctx context.Context) (*nats.Conn, error) {
-	for attempt := 0; ; attempt++ {
-		nc, err := nats.Connect(f.cfg.URL,
+	var nc *nats.Conn
+	err := process.Retry(ctx, f.backoff, func(int) error {
+		var err error
+		nc, err = nats.Connect(f.cfg.URL,
 			nats.Name("litehost-forwarder"),
 			nats.Timeout(2*time.Second),
 			nats.MaxReconnects(-1),
 			nats.ReconnectWait(f.cfg.RetryMin),
 		)
-		if err == nil {
-			return nc, nil
-		}
-		d := f.backoff(attempt)
-		f.logger.Warn("NATS unreachable; events wait in the log", "error", err, "retry_in", d.String())
-		if err := sleep(ctx, d); err != nil {
-			return nil, err
-		}
-	}
+		return err
+	}, func(_ int, err error, wait time.Duration) {
+		f.logger.Warn("NATS unreachable; events wait in the log", "error", err, "retry_in", wait.String())
+	})
+	return nc, err
 }
 
 func (f *Forwarder) ensureStream(ctx context.Context, js jetstream.JetStream) error {
@@ -354,24 +217,17 @@ func (f *Forwarder) ensureStream(ctx context.Context, js jetstream.JetStream) er
 // or ctx ends. After a failure it re-creates the stream, in case it was deleted or NATS lost it.
 func (f *Forwarder) publish(ctx context.Context, js jetstream.JetStream, rec events.RecordedEvent) error {
 	msg := f.message(rec)
-	for attempt := 0; ; attempt++ {
-		err := f.publishOnce(ctx, js, msg)
-		if err == nil {
-			return nil
+	return process.Retry(ctx, f.backoff, func(attempt int) error {
+		if attempt > 0 {
+			if err := f.ensureStream(ctx, js); err != nil && ctx.Err() == nil {
+				f.logger.Debug("re-create stream", "error", err)
+			}
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		d := f.backoff(attempt)
+		return f.publishOnce(ctx, js, msg)
+	}, func(attempt int, err error, wait time.Duration) {
 		f.logger.Warn("publish failed; retrying", "error", err, "stream", rec.Stream, "event_type", rec.Type,
-			"position", rec.Position.String(), "attempt", attempt+1, "retry_in", d.String())
-		if err := sleep(ctx, d); err != nil {
-			return err
-		}
-		if err := f.ensureStream(ctx, js); err != nil && ctx.Err() == nil {
-			f.logger.Debug("re-create stream", "error", err)
-		}
-	}
+			"position", rec.Position.String(), "attempt", attempt+1, "retry_in", wait.String())
+	})
 }
 
 func (f *Forwarder) publishOnce(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) error {
@@ -405,50 +261,7 @@ func (f *Forwarder) message(rec events.RecordedEvent) *nats.Msg {
 	return msg
 }
 
-func (f *Forwarder) backoff(attempt int) time.Duration {
-	d := f.cfg.RetryMin << min(attempt, 16)
-	if d > f.cfg.RetryMax || d <= 0 {
-		d = f.cfg.RetryMax
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-func (f *Forwarder) checkpoint(ctx context.Context) (events.Position, error) {
-	var c, p string
-	err := f.pool.QueryRow(ctx, `SELECT commit_pos::text, prepare_pos::text FROM process_checkpoints WHERE name = $1`, Name).Scan(&c, &p)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return events.Start, nil
-	}
-	if err != nil {
-		return events.Position{}, fmt.Errorf("load checkpoint: %w", err)
-	}
-	return events.ParsePosition(c + "/" + p)
-}
-
-// saveCheckpoint is a single autocommit statement: no transaction stays open while publishing.
-func (f *Forwarder) saveCheckpoint(ctx context.Context, pos events.Position) error {
-	_, err := f.pool.Exec(ctx, `
-INSERT INTO process_checkpoints (name, commit_pos, prepare_pos, updated_at) VALUES ($1, $2::numeric, $3::numeric, now())
-ON CONFLICT (name) DO UPDATE SET commit_pos = EXCLUDED.commit_pos, prepare_pos = EXCLUDED.prepare_pos, updated_at = now()`,
-		Name, strconv.FormatUint(pos.Commit, 10), strconv.FormatUint(pos.Prepare, 10))
-	if err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", pos, err)
-	}
-	return nil
-}
-
 // Checkpoint returns the position up to which events have been forwarded (for status and tests).
 func (f *Forwarder) Checkpoint(ctx context.Context) (events.Position, error) {
-	return f.checkpoint(ctx)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return f.proc.Checkpoint(ctx)
 }
