@@ -12,9 +12,9 @@ import (
 )
 
 // PGProjectLookup answers ProjectLookup from the projects read model (projections "projects").
-// Quota usage read from a read model can trail a write still being projected; two creates racing
-// at the very limit may both pass. Every answered write has been projected (read-your-writes), so
-// a client's sequential requests are always counted.
+// Quota usage read from a read model can trail a write still being projected, so the commands
+// read it only while holding the account's QuotaGate turn, whose release waits for the holder's
+// events to be projected (without a gate, two creates racing at the very limit may both pass).
 type PGProjectLookup struct {
 	pool *pgxpool.Pool
 }

@@ -66,6 +66,10 @@ func (e *projEnv) create(t *testing.T, p *commands.Projects, acc string) string 
 	if err != nil {
 		t.Fatalf("create: %v", err)
 	}
+	// Setup must not rely on the gate's release to have projected it.
+	if err := e.runner.WaitFor(t.Context(), res.Position); err != nil {
+		t.Fatalf("wait for create: %v", err)
+	}
 	return res.ProjectID
 }
 
@@ -200,7 +204,7 @@ func TestQuotaConcurrentCreatesAcrossInstances(t *testing.T) {
 	e.wantNoQuotaLocks(t)
 }
 
-func TestQuotaUnarchiveRacesCreate(t *testing.T) {
+func TestQuotaUnarchiveAndClaimRaceCreates(t *testing.T) {
 	e := newProjEnv(t)
 	other := quotaInstance(t, e)
 	acc := e.account(t, "starter") // 10 projects; unarchive is not on the free plan
@@ -208,13 +212,28 @@ func TestQuotaUnarchiveRacesCreate(t *testing.T) {
 	for range 10 {
 		last = e.create(t, e.projects, acc)
 	}
-	if _, err := e.projects.Archive(t.Context(), uuid.New(), acc, last); err != nil {
+	pos, err := e.projects.Archive(t.Context(), uuid.New(), acc, last)
+	if err != nil {
 		t.Fatalf("archive: %v", err)
 	}
-	// 9 active: the unarchive and three creates on both instances compete for the last slot.
+	if err := e.runner.WaitFor(t.Context(), pos); err != nil {
+		t.Fatalf("wait for archive: %v", err)
+	}
+	temp, err := e.projects.CreateTemp(t.Context(), uuid.New(), smallUpload())
+	if err != nil {
+		t.Fatalf("create temp: %v", err)
+	}
+	if err := e.runner.WaitFor(t.Context(), temp.Position); err != nil {
+		t.Fatalf("wait for temp: %v", err)
+	}
+	// 9 active: an unarchive, a claim and three creates on both instances compete for the last slot.
 	ops := []func(context.Context) error{
 		func(ctx context.Context) error {
 			_, err := other.Unarchive(ctx, uuid.New(), acc, last)
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := e.projects.Claim(ctx, uuid.New(), acc, temp.ClaimToken)
 			return err
 		},
 	}
@@ -229,7 +248,7 @@ func TestQuotaUnarchiveRacesCreate(t *testing.T) {
 		})
 	}
 	if ok := race(t, ops); ok != 1 {
-		t.Errorf("%d of an unarchive and 3 creates at limit-1 succeeded, want 1", ok)
+		t.Errorf("%d of an unarchive, a claim and 3 creates at limit-1 succeeded, want 1", ok)
 	}
 	e.wantActive(t, acc, 10)
 	e.wantNoQuotaLocks(t)
