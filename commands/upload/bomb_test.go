@@ -173,7 +173,7 @@ func TestExtractCountsRealBytes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			var err error
-			alloc := allocDuring(func() { _, err = extractZip(t.Context(), plan, int64(len(z)), tt.lim.withDefaults(), dir) })
+			alloc := allocDuring(func() { _, err = extractZip(t.Context(), osSpool{}, plan, int64(len(z)), tt.lim.withDefaults(), dir) })
 			if got := errKind(err); got != tt.wantErr {
 				t.Fatalf("error = %q (%v), want %q", got, err, tt.wantErr)
 			}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -165,7 +164,7 @@ func plainIndex(html []string, hint string) string {
 
 func (u *Upload) planZip(ctx context.Context) ([]extracted, string, string, error) {
 	zf := u.Files[0]
-	f, err := os.Open(zf.spool)
+	f, err := u.fs.Open(zf.spool)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("open spooled zip: %w", err)
 	}
@@ -174,7 +173,7 @@ func (u *Upload) planZip(ctx context.Context) ([]extracted, string, string, erro
 	if err != nil {
 		return nil, "", "", err
 	}
-	files, err := extractZip(ctx, plan, zf.Size, u.limits, u.dir)
+	files, err := extractZip(ctx, u.fs, plan, zf.Size, u.limits, u.dir)
 	if err != nil {
 		return nil, "", "", err
 	}

@@ -78,8 +78,10 @@ type Upload struct {
 	Fields Fields
 	Files  []File
 	limits Limits
+	fs     spoolFS
 	dir    string
 	seen   map[string]bool
+	buf    []byte // io.CopyBuffer's buffer, shared by the parts instead of one per part
 }
 
 // TotalBytes is the sum of the uploaded file sizes (as uploaded: a ZIP counts compressed).
@@ -96,7 +98,7 @@ func (u *Upload) Cleanup() error {
 	if u == nil || u.dir == "" {
 		return nil
 	}
-	if err := os.RemoveAll(u.dir); err != nil {
+	if err := u.fs.RemoveAll(u.dir); err != nil {
 		return fmt.Errorf("remove upload spool: %w", err)
 	}
 	return nil
@@ -117,17 +119,22 @@ func ParseRequest(ctx context.Context, r *http.Request, lim Limits, spoolDir str
 // few buffers whatever the body holds; every limit is enforced as the bytes arrive. On error
 // nothing is left in spoolDir. Use blobs.Store.TempDir() as spoolDir so Build can rename spooled
 // files into the store instead of copying them.
-func Parse(ctx context.Context, body io.Reader, contentType string, lim Limits, spoolDir string) (_ *Upload, err error) {
+func Parse(ctx context.Context, body io.Reader, contentType string, lim Limits, spoolDir string) (*Upload, error) {
+	return parse(ctx, body, contentType, lim, osSpool{}, spoolDir)
+}
+
+// parse is Parse spooling to fsys.
+func parse(ctx context.Context, body io.Reader, contentType string, lim Limits, fsys spoolFS, spoolDir string) (_ *Upload, err error) {
 	lim = lim.withDefaults()
 	mt, params, perr := mime.ParseMediaType(contentType)
 	if perr != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return nil, badRequest(CodeBadRequest, "the body must be multipart/form-data", nil)
 	}
-	dir, err := os.MkdirTemp(spoolDir, "upload-*")
+	dir, err := fsys.MkdirTemp(spoolDir, "upload-*")
 	if err != nil {
 		return nil, fmt.Errorf("create upload spool: %w", err)
 	}
-	u := &Upload{limits: lim, dir: dir, Fields: Fields{Present: map[string]bool{}}, seen: map[string]bool{}}
+	u := &Upload{limits: lim, fs: fsys, dir: dir, Fields: Fields{Present: map[string]bool{}}, seen: map[string]bool{}}
 	defer func() {
 		if err != nil {
 			_ = u.Cleanup() // the error is what the caller needs; a leftover is swept later
@@ -231,13 +238,16 @@ func (u *Upload) readFile(ctx context.Context, cb *cappedBody, p *multipart.Part
 
 	allowed := min(lim.MaxFileBytes, lim.MaxTotalFileBytes-u.TotalBytes())
 	spool := filepath.Join(u.dir, fmt.Sprintf("f%05d", len(u.Files)))
-	f, err := os.OpenFile(spool, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := u.fs.Create(spool)
 	if err != nil {
 		return fmt.Errorf("create spool file: %w", err)
 	}
 	head := &headWriter{}
 	hw := blobs.NewHashingWriter(io.MultiWriter(f, head))
-	n, err := io.Copy(hw, io.LimitReader(p, allowed+1))
+	if u.buf == nil {
+		u.buf = make([]byte, min(copyBufferSize, lim.MaxFileBytes+1))
+	}
+	n, err := io.CopyBuffer(hw, io.LimitReader(p, allowed+1), u.buf)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		return fmt.Errorf("write spool file: %w", cerr)
 	}
@@ -315,6 +325,9 @@ func (c *cappedBody) Read(p []byte) (int, error) {
 	c.left -= int64(n)
 	return n, err
 }
+
+// copyBufferSize is io.Copy's own buffer size.
+const copyBufferSize = 32 << 10
 
 // headWriter keeps the first 512 bytes, what content sniffing looks at.
 type headWriter struct{ b []byte }

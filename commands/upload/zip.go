@@ -153,11 +153,12 @@ type budget struct {
 	lim     Limits
 	zipSize int64
 	total   int64
+	buf     []byte // io.CopyBuffer's buffer, shared by the entries
 }
 
 // extractEntry decompresses one entry to dst, counting the real bytes through a LimitReader: the
 // header sizes were only a first filter, and the limits hold whatever the headers claim.
-func extractEntry(ctx context.Context, e zipEntry, dst string, b *budget) (extracted, error) {
+func extractEntry(ctx context.Context, fsys spoolFS, e zipEntry, dst string, b *budget) (extracted, error) {
 	lim := b.lim
 	allowed, limit, max := lim.MaxFileBytes, LimitFileBytes, lim.MaxFileBytes
 	if left := lim.MaxUncompressedBytes - b.total; left < allowed {
@@ -174,13 +175,13 @@ func extractEntry(ctx context.Context, e zipEntry, dst string, b *budget) (extra
 		return extracted{}, notAZip()
 	}
 	defer rc.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	out, err := fsys.Create(dst)
 	if err != nil {
 		return extracted{}, fmt.Errorf("create spool file: %w", err)
 	}
 	head := &headWriter{}
 	hw := blobs.NewHashingWriter(io.MultiWriter(out, head))
-	n, err := io.Copy(hw, io.LimitReader(ctxReader{ctx: ctx, r: rc}, allowed+1))
+	n, err := io.CopyBuffer(hw, io.LimitReader(ctxReader{ctx: ctx, r: rc}, allowed+1), b.buf)
 	if cerr := out.Close(); err == nil && cerr != nil {
 		return extracted{}, fmt.Errorf("write spool file: %w", cerr)
 	}
@@ -206,12 +207,12 @@ func ratioAllowance(compressed uint64, ratio int64) int64 {
 	return max(int64(compressed)*ratio, ratioFloor)
 }
 
-// extractZip writes every planned entry to spool files under dir.
-func extractZip(ctx context.Context, plan zipPlan, zipSize int64, lim Limits, dir string) ([]extracted, error) {
-	b := &budget{lim: lim, zipSize: zipSize}
+// extractZip writes every planned entry to spool files under dir in fsys.
+func extractZip(ctx context.Context, fsys spoolFS, plan zipPlan, zipSize int64, lim Limits, dir string) ([]extracted, error) {
+	b := &budget{lim: lim, zipSize: zipSize, buf: make([]byte, min(copyBufferSize, lim.MaxFileBytes+1))}
 	out := make([]extracted, 0, len(plan.entries))
 	for i, e := range plan.entries {
-		x, err := extractEntry(ctx, e, filepath.Join(dir, fmt.Sprintf("z%05d", i)), b)
+		x, err := extractEntry(ctx, fsys, e, filepath.Join(dir, fmt.Sprintf("z%05d", i)), b)
 		if err != nil {
 			return nil, err
 		}
