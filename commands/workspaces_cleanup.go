@@ -2,16 +2,15 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/litehost/litehost/commands/process"
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/domain/workspace"
 	"github.com/litehost/litehost/events"
@@ -27,11 +26,6 @@ const workspaceCleanupLock int64 = 0x7773636c65616e
 // workspaceMoveNamespace seeds the command IDs of the moves.
 var workspaceMoveNamespace = uuid.MustParse("3c1e9f4a-6b7d-4e2f-9a8c-5d0b1f2e3a47")
 
-// LogSubscriber is the part of events.Store a process manager follows.
-type LogSubscriber interface {
-	SubscribeAll(ctx context.Context, from events.Position, filter events.Filter) (events.Subscription, error)
-}
-
 // WorkspaceCleanup is the process manager that keeps the projects of a deleted workspace (spec
 // §4.6): for each workspace.deleted.v1 it appends project.moved.v1 (to the personal scope) to
 // every project still in that workspace, with actor system:workspace-cleanup. It also catches a
@@ -43,7 +37,7 @@ type LogSubscriber interface {
 // in that workspace?), so handling an event again appends nothing. One instance runs at a time,
 // elected with a PostgreSQL advisory lock; the others take over within LockPoll when it stops.
 type WorkspaceCleanup struct {
-	log    LogSubscriber
+	proc   process.Runner
 	store  EventStore
 	exec   *Executor
 	pool   *pgxpool.Pool
@@ -58,109 +52,25 @@ type WorkspaceCleanup struct {
 // NewWorkspaceCleanup returns the process manager. waiter must be the projections runner that
 // hosts the workspaces projector: before looking up a deleted workspace's projects it waits until
 // that read model has applied the deletion, so every earlier membership change is in it.
-func NewWorkspaceCleanup(log LogSubscriber, store EventStore, pool *pgxpool.Pool, waiter Waiter, now func() time.Time, logger *slog.Logger) *WorkspaceCleanup {
-	return &WorkspaceCleanup{log: log, store: store, exec: NewExecutor(store), pool: pool, waiter: waiter, now: now,
-		logger: logger.With("process", WorkspaceCleanupName), LockPoll: 2 * time.Second}
+func NewWorkspaceCleanup(log process.Log, store EventStore, pool *pgxpool.Pool, waiter Waiter, now func() time.Time, logger *slog.Logger) *WorkspaceCleanup {
+	w := &WorkspaceCleanup{store: store, exec: NewExecutor(store), pool: pool, waiter: waiter, now: now,
+		logger: logger.With("process", WorkspaceCleanupName), LockPoll: process.DefaultLockPoll}
+	w.proc = process.Runner{
+		Name: WorkspaceCleanupName, LockKey: workspaceCleanupLock, Pool: pool, Log: log, Handle: w.Handle, Logger: w.logger,
+		Filter: events.Filter{
+			TypePrefixes:   []string{events.TypeWorkspaceDeleted, events.TypeProjectCreated, events.TypeProjectMoved},
+			StreamPrefixes: []string{"workspace-", "project-"},
+		},
+	}
+	return w
 }
 
 // Run moves projects out of deleted workspaces until ctx ends; it returns nil then. After a
 // failure it starts over from the checkpoint.
 func (w *WorkspaceCleanup) Run(ctx context.Context) error {
-	for {
-		err := w.runOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			w.logger.Error("workspace cleanup stopped; restarting from the checkpoint", "error", err)
-		}
-		if err := sleepCtx(ctx, w.LockPoll); err != nil {
-			return nil
-		}
-	}
-}
-
-// runOnce takes the lock if it is free and, holding it, follows the log until ctx ends or
-// something fails. It returns nil at once when another instance holds the lock.
-func (w *WorkspaceCleanup) runOnce(ctx context.Context) error {
-	conn, err := w.pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire lock connection: %w", err)
-	}
-	defer conn.Release()
-	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, workspaceCleanupLock).Scan(&locked); err != nil {
-		return fmt.Errorf("try lock: %w", err)
-	}
-	if !locked {
-		return nil
-	}
-	w.logger.Debug("took the workspace-cleanup lock")
-	defer func() {
-		// The lock belongs to the session and the connection goes back to the pool: unlock it, or
-		// close the connection, which ends the session and frees the lock.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, workspaceCleanupLock); err != nil {
-			_ = conn.Conn().Close(uctx)
-		}
-	}()
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	watchDone := make(chan struct{})
-	go func() { // the lock dies with its session: stop acting if the connection is lost
-		defer close(watchDone)
-		t := time.NewTicker(w.LockPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				if err := conn.Ping(runCtx); err != nil && runCtx.Err() == nil {
-					cancel(fmt.Errorf("lock connection lost: %w", err))
-					return
-				}
-			}
-		}
-	}()
-	err = w.follow(runCtx)
-	cancel(nil)
-	<-watchDone
-	if cause := context.Cause(runCtx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	return err
-}
-
-func (w *WorkspaceCleanup) follow(ctx context.Context) error {
-	from, err := w.Checkpoint(ctx)
-	if err != nil {
-		return err
-	}
-	sub, err := w.log.SubscribeAll(ctx, from, events.Filter{
-		TypePrefixes:   []string{events.TypeWorkspaceDeleted, events.TypeProjectCreated, events.TypeProjectMoved},
-		StreamPrefixes: []string{"workspace-", "project-"},
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	defer sub.Close()
-	for rec := range sub.Events() {
-		if err := w.Handle(ctx, rec); err != nil {
-			return fmt.Errorf("handle %s at %s: %w", rec.Type, rec.Position, err)
-		}
-		if err := w.saveCheckpoint(ctx, rec.Position); err != nil {
-			return err
-		}
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err := sub.Err(); err != nil {
-		return fmt.Errorf("subscription: %w", err)
-	}
-	return errors.New("subscription ended")
+	r := w.proc // LockPoll may have been set after construction
+	r.LockPoll = w.LockPoll
+	return r.Run(ctx)
 }
 
 // Handle reacts to one event of the log; handling the same event again appends nothing.
@@ -244,36 +154,5 @@ func (w *WorkspaceCleanup) move(ctx context.Context, trigger events.RecordedEven
 
 // Checkpoint returns the position up to which the log has been handled.
 func (w *WorkspaceCleanup) Checkpoint(ctx context.Context) (events.Position, error) {
-	var c, p string
-	err := w.pool.QueryRow(ctx, `SELECT commit_pos::text, prepare_pos::text FROM process_checkpoints WHERE name = $1`,
-		WorkspaceCleanupName).Scan(&c, &p)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return events.Start, nil
-	}
-	if err != nil {
-		return events.Position{}, fmt.Errorf("load checkpoint: %w", err)
-	}
-	return events.ParsePosition(c + "/" + p)
-}
-
-func (w *WorkspaceCleanup) saveCheckpoint(ctx context.Context, pos events.Position) error {
-	_, err := w.pool.Exec(ctx, `
-INSERT INTO process_checkpoints (name, commit_pos, prepare_pos, updated_at) VALUES ($1, $2::numeric, $3::numeric, now())
-ON CONFLICT (name) DO UPDATE SET commit_pos = EXCLUDED.commit_pos, prepare_pos = EXCLUDED.prepare_pos, updated_at = now()`,
-		WorkspaceCleanupName, strconv.FormatUint(pos.Commit, 10), strconv.FormatUint(pos.Prepare, 10))
-	if err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", pos, err)
-	}
-	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return w.proc.Checkpoint(ctx)
 }
