@@ -44,9 +44,11 @@ const (
 	benchAccounts = 4
 	// benchProjects is how many projects the first account owns: GET /v1/projects lists them all.
 	benchProjects = 20
-	// benchRound is how many operations one side runs before the other side takes its turn:
-	// short alternating rounds spread the machine's noise over both sides evenly.
-	benchRound = 256
+	// benchRoundPerWorker × the larger side's workers is how many operations one side runs
+	// before the other takes its turn: short alternating rounds spread the machine's noise over
+	// both sides evenly, yet are long enough that the tail of a round (workers finishing one by
+	// one) costs little.
+	benchRoundPerWorker = 8
 )
 
 // benchEnv is one Litehost instance (projectors and process managers running) and one bare
@@ -432,8 +434,9 @@ func compare(b *testing.B, x, y side) (load, load) {
 		}
 	}
 	b.ResetTimer()
+	size := benchRoundPerWorker * max(x.workers, y.workers)
 	for done, round := 0, 0; done < b.N; round++ {
-		n := min(benchRound, b.N-done)
+		n := min(size, b.N-done)
 		first, second, lf, ls := x, y, &lx, &ly
 		if round%2 == 1 {
 			first, second, lf, ls = y, x, &ly, &lx
