@@ -115,7 +115,10 @@ $fn$;
 -- +goose StatementBegin
 CREATE FUNCTION pgstore_horizon() RETURNS bigint
 LANGUAGE sql VOLATILE AS $fn$
-    SELECT coalesce(min(CASE WHEN w > n THEN w - 4294967296 ELSE w END), min(n))
+    -- w widens a holder's 32-bit xid with the current epoch. An xid ahead of n by less than 2^31
+    -- was assigned after this statement's snapshot (so it is ≥ n and cannot lower the horizon);
+    -- one ahead by more is from the previous epoch.
+    SELECT least(min(n), coalesce(min(CASE WHEN w - n >= 2147483648 THEN w - 4294967296 ELSE w END), min(n)))
       FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS n) cur
       LEFT JOIN LATERAL (
             SELECT ((cur.n >> 32) << 32) | x.transactionid::text::bigint AS w
