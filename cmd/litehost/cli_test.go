@@ -53,3 +53,39 @@ func TestAdminSetPlan(t *testing.T) {
 		t.Errorf("projections status: %v\n%s", err, out)
 	}
 }
+
+// Rebuilding every read model from the log, while the instance runs, gives back the same answers.
+func TestProjectionsRebuildCLI(t *testing.T) {
+	s, mb := startWithMail(t, "", nil)
+	key := signIn(t, s, mb, "rebuild@example.com")["apiKey"].(string)
+	r := s.doUpload(http.MethodPost, "/v1/projects", map[string]string{"title": "Kept"}, []upload{{"index.html", []byte("<p>kept</p>")}}, bearer(key))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create = %d %s", r.status, r.body)
+	}
+	id := r.data(t)["projectId"].(string)
+	before := s.do(http.MethodGet, "/v1/projects/"+id, nil, bearer(key)).data(t)
+	userBefore := s.do(http.MethodGet, "/v1/user", nil, bearer(key)).data(t)
+
+	out, err := runCLI(t, s, "projections", "rebuild")
+	if err != nil {
+		t.Fatalf("rebuild: %v\n%s", err, out)
+	}
+	for _, name := range []string{"accounts", "projects", "workspaces", "domains"} {
+		if !strings.Contains(out, "rebuilt "+name) {
+			t.Errorf("rebuild output lacks %s:\n%s", name, out)
+		}
+	}
+	if _, err := runCLI(t, s, "projections", "rebuild", "no-such-projector"); err == nil {
+		t.Error("rebuild of an unknown projector succeeded")
+	}
+	waitFor(t, func() bool {
+		r := s.do(http.MethodGet, "/v1/projects/"+id, nil, bearer(key))
+		return r.status == http.StatusOK && equalJSON(r.data(t), before)
+	})
+	if after := s.do(http.MethodGet, "/v1/user", nil, bearer(key)).data(t); !equalJSON(after, userBefore) {
+		t.Errorf("user after rebuild = %v, before %v", after, userBefore)
+	}
+	if out, err := runCLI(t, s, "audit", "project", id, "--verify"); err != nil {
+		t.Errorf("audit --verify after rebuild: %v\n%s", err, out)
+	}
+}
