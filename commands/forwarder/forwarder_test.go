@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -70,30 +69,6 @@ func (w *world) forwarder(t *testing.T, url string) *forwarder.Forwarder {
 	}, slog.New(slog.DiscardHandler))
 	pgtest.Must(t, err, "new forwarder")
 	return f
-}
-
-// run starts f and returns a function that stops it and waits for Run to return.
-func run(t *testing.T, f *forwarder.Forwarder) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return after cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
 }
 
 // appended is what the test appended, to compare with what arrives.
@@ -212,7 +187,7 @@ func TestForwardsEveryEventOnceInOrderWithHeaders(t *testing.T) {
 	want := w.appendEvents(t, "slug", 3)
 	want = append(want, w.appendEvents(t, "project", 2)...)
 	f := w.forwarder(t, natsURL)
-	run(t, f)
+	pgtest.Background(t, f.Run)
 	want = append(want, w.appendEvents(t, "slug", 2)...) // live events, after the catch-up
 	checkMessages(t, w, w.messages(t, len(want)), want)
 
@@ -240,7 +215,7 @@ func TestRestartResumesAfterTheCheckpoint(t *testing.T) {
 	w := newWorld(t)
 	first := w.appendEvents(t, "slug", 3)
 	f := w.forwarder(t, natsURL)
-	stop := run(t, f)
+	stop := pgtest.Background(t, f.Run)
 	checkMessages(t, w, w.messages(t, 3), first)
 	waitCheckpoint(t, f, first[2].position)
 	stop()
@@ -249,7 +224,7 @@ func TestRestartResumesAfterTheCheckpoint(t *testing.T) {
 	// from the beginning would now publish the first events again.
 	pgtest.Must(t, w.js.DeleteStream(t.Context(), w.stream), "delete stream")
 	second := w.appendEvents(t, "project", 2)
-	run(t, w.forwarder(t, natsURL))
+	pgtest.Background(t, w.forwarder(t, natsURL).Run)
 	checkMessages(t, w, w.messages(t, 2), second)
 }
 
@@ -263,7 +238,7 @@ func TestNATSDownDelaysEventsWithoutLosingThem(t *testing.T) {
 
 	want := w.appendEvents(t, "slug", 3)
 	bad := w.forwarder(t, badURL)
-	stop := run(t, bad)
+	stop := pgtest.Background(t, bad.Run)
 	time.Sleep(500 * time.Millisecond) // several connection attempts fail meanwhile
 	want = append(want, w.appendEvents(t, "slug", 1)...)
 	time.Sleep(200 * time.Millisecond)
@@ -275,7 +250,7 @@ func TestNATSDownDelaysEventsWithoutLosingThem(t *testing.T) {
 	stop()
 
 	good := w.forwarder(t, natsURL)
-	run(t, good)
+	pgtest.Background(t, good.Run)
 	checkMessages(t, w, w.messages(t, len(want)), want)
 	waitCheckpoint(t, good, want[len(want)-1].position)
 }
@@ -284,8 +259,8 @@ func TestOneForwarderAtATime(t *testing.T) {
 	w := newWorld(t)
 	want := w.appendEvents(t, "slug", 4)
 	a, b := w.forwarder(t, natsURL), w.forwarder(t, natsURL)
-	run(t, a)
-	run(t, b)
+	pgtest.Background(t, a.Run)
+	pgtest.Background(t, b.Run)
 	want = append(want, w.appendEvents(t, "slug", 4)...)
 	checkMessages(t, w, w.messages(t, len(want)), want)
 	// The lock is held by exactly one of the two sessions.

@@ -2,7 +2,6 @@ package mailer_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -179,30 +178,6 @@ func (w *world) mailer(t *testing.T, cfg mailer.Config, logger *slog.Logger) *ma
 	return mailer.New(w.store, w.pool, w.keys, mailer.NewIdentityLookup(w.store, w.keys), cfg, logger)
 }
 
-// run starts m and returns a function that stops it and waits for Run to return.
-func run(t *testing.T, m *mailer.Mailer) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return after cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func email(v string) commands.Identifier { return commands.Identifier{Kind: "email", Value: v} }
 
 func (w *world) request(t *testing.T, id commands.Identifier, purpose string) {
@@ -237,7 +212,7 @@ func newSMTP(t *testing.T, s *smtpServer, query string) *mailer.SMTP {
 func TestMailerSendsTheCodeOverSMTPAndItVerifies(t *testing.T) {
 	srv := startSMTP(t, func(s *smtpServer) { s.user, s.pass = "mailer", "s3cret" })
 	w := newWorld(t, true)
-	run(t, w.mailer(t, mailer.Config{Email: newSMTP(t, srv, ""), AutoCreate: true}, nil))
+	pgtest.Background(t, w.mailer(t, mailer.Config{Email: newSMTP(t, srv, ""), AutoCreate: true}, nil).Run)
 
 	w.request(t, email("new@example.com"), "signin")
 	m := srv.next(t)
@@ -275,7 +250,7 @@ func TestMailerWordingFollowsAccountAndSignupState(t *testing.T) {
 	if _, err := commands.NewAccounts(w.store, w.keys, time.Now).SignIn(t.Context(), [16]byte{1}, email("existing@example.com"), true); err != nil {
 		t.Fatalf("create account: %v", err)
 	}
-	run(t, w.mailer(t, mailer.Config{Email: newSMTP(t, srv, "?tls=none"), AutoCreate: false}, nil))
+	pgtest.Background(t, w.mailer(t, mailer.Config{Email: newSMTP(t, srv, "?tls=none"), AutoCreate: false}, nil).Run)
 
 	w.request(t, email("existing@example.com"), "signup")
 	m := srv.next(t)
@@ -297,7 +272,7 @@ func TestMailerRetriesUntilDeliveredAndAdvancesItsCheckpoint(t *testing.T) {
 	srv := startSMTP(t, func(s *smtpServer) { s.failData = 3 })
 	w := newWorld(t, true)
 	m := w.mailer(t, mailer.Config{Email: newSMTP(t, srv, ""), AutoCreate: true}, nil)
-	run(t, m)
+	pgtest.Background(t, m.Run)
 
 	w.request(t, email("a@example.com"), "signin")
 	got := srv.next(t)
@@ -333,7 +308,7 @@ func TestMailerGivesUpOnExpiredCodesAndPermanentRefusals(t *testing.T) {
 
 	// A mailer whose clock is past the codes' expiry skips them all and still advances.
 	late := w.mailer(t, mailer.Config{Email: newSMTP(t, srv, ""), Now: func() time.Time { return time.Now().Add(11 * time.Minute) }}, nil)
-	stop := run(t, late)
+	stop := pgtest.Background(t, late.Run)
 	recs, err := w.store.ReadStream(t.Context(), commands.OTPStream(w.keys, "fine@example.com"), 0, 10)
 	pgtest.Must(t, err, "read")
 	waitCheckpoint(t, late, recs[0].Position)
@@ -342,7 +317,7 @@ func TestMailerGivesUpOnExpiredCodesAndPermanentRefusals(t *testing.T) {
 
 	// Now a live mailer: the refused address is given up (not retried forever), the next one is sent.
 	live := w.mailer(t, mailer.Config{Email: newSMTP(t, srv, "")}, nil)
-	run(t, live)
+	pgtest.Background(t, live.Run)
 	// New codes for new addresses (the old ones are open: a plain request would send nothing).
 	srv.mu.Lock()
 	srv.rejectRcpt = "gone2@example.com"
@@ -358,8 +333,8 @@ func TestOnlyOneMailerSendsAndAnotherTakesOver(t *testing.T) {
 	srv := startSMTP(t, nil)
 	w := newWorld(t, true)
 	sender := newSMTP(t, srv, "")
-	stopA := run(t, w.mailer(t, mailer.Config{Email: sender}, nil))
-	run(t, w.mailer(t, mailer.Config{Email: sender}, nil))
+	stopA := pgtest.Background(t, w.mailer(t, mailer.Config{Email: sender}, nil).Run)
+	pgtest.Background(t, w.mailer(t, mailer.Config{Email: sender}, nil).Run)
 
 	for _, a := range []string{"one@example.com", "two@example.com", "three@example.com"} {
 		w.request(t, email(a), "signin")
@@ -387,7 +362,7 @@ func TestDevModeLogsTheCodeLoudly(t *testing.T) {
 	w := newWorld(t, true)
 	var buf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	run(t, w.mailer(t, mailer.Config{AutoCreate: true}, logger))
+	pgtest.Background(t, w.mailer(t, mailer.Config{AutoCreate: true}, logger).Run)
 
 	w.request(t, commands.Identifier{Kind: "phone", Value: "+14155550123"}, "signin")
 	deadline := time.Now().Add(10 * time.Second)

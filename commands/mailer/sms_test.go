@@ -10,6 +10,7 @@ import (
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/commands/mailer"
+	"github.com/litehost/litehost/events/pgtest"
 )
 
 type smsProvider struct {
@@ -81,7 +82,7 @@ func TestMailerSendsPhoneCodesBySMSWithRetries(t *testing.T) {
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	w := newWorld(t, true)
-	run(t, w.mailer(t, mailer.Config{SMS: mailer.NewHTTPSMS(srv.URL, "tok", srv.Client()), AutoCreate: true}, nil))
+	pgtest.Background(t, w.mailer(t, mailer.Config{SMS: mailer.NewHTTPSMS(srv.URL, "tok", srv.Client()), AutoCreate: true}, nil).Run)
 
 	phone := commands.Identifier{Kind: "phone", Value: "+919876543210"}
 	w.request(t, phone, "signin")

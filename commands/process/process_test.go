@@ -82,30 +82,6 @@ func (w *world) runner(name string, h process.Handler) *process.Runner {
 	}
 }
 
-// run starts r and returns a function that stops it and waits for Run to return nil.
-func run(t *testing.T, r *process.Runner) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("Run did not return after cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
 func waitCheckpoint(t *testing.T, r *process.Runner, want events.Position) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -143,7 +119,7 @@ func TestHandlesFilteredEventsInOrderAndResumesAfterTheCheckpoint(t *testing.T) 
 	if cp, err := r.Checkpoint(t.Context()); err != nil || cp != events.Start {
 		t.Fatalf("checkpoint before the first run = %s, %v; want the start", cp, err)
 	}
-	stop := run(t, r)
+	stop := pgtest.Background(t, r.Run)
 	want = append(want, w.appendEvents(t, "slug", 2)...)
 	waitCheckpoint(t, r, want[len(want)-1])
 	stop()
@@ -152,7 +128,7 @@ func TestHandlesFilteredEventsInOrderAndResumesAfterTheCheckpoint(t *testing.T) 
 	later := w.appendEvents(t, "slug", 1)
 	var second recorder
 	r2 := w.runner("test-process", second.handle)
-	run(t, r2)
+	pgtest.Background(t, r2.Run)
 	waitCheckpoint(t, r2, later[0])
 	samePositions(t, second.positions(), later)
 }
@@ -162,7 +138,7 @@ func TestAFailedEventIsHandledAgainFromTheCheckpoint(t *testing.T) {
 	pos := w.appendEvents(t, "slug", 3)
 	rec := recorder{failAt: pos[1]}
 	r := w.runner("test-process", rec.handle)
-	run(t, r)
+	pgtest.Background(t, r.Run)
 	waitCheckpoint(t, r, pos[2])
 	samePositions(t, rec.positions(), []events.Position{pos[0], pos[1], pos[1], pos[2]})
 }
@@ -171,8 +147,8 @@ func TestOnlyTheLockHolderHandles(t *testing.T) {
 	w := newWorld(t)
 	var a, b recorder
 	ra, rb := w.runner("test-process", a.handle), w.runner("test-process", b.handle)
-	run(t, ra)
-	run(t, rb)
+	pgtest.Background(t, ra.Run)
+	pgtest.Background(t, rb.Run)
 	pos := w.appendEvents(t, "slug", 4)
 	waitCheckpoint(t, ra, pos[3])
 	time.Sleep(200 * time.Millisecond) // a second handler, if any, would act meanwhile
@@ -186,13 +162,13 @@ func TestBatchedCheckpointIsSavedByTimeAndAtStop(t *testing.T) {
 	var rec recorder
 	r := w.runner("test-batched", rec.handle)
 	r.FlushInterval = 50 * time.Millisecond
-	stop := run(t, r)
+	stop := pgtest.Background(t, r.Run)
 	waitCheckpoint(t, r, pos[2]) // by the ticker: far fewer than FlushMax events
 
 	r.FlushInterval = time.Hour // from the next term on, only the stop saves
 	stop()
 	more := w.appendEvents(t, "slug", 2)
-	stop = run(t, r)
+	stop = pgtest.Background(t, r.Run)
 	deadline := time.Now().Add(10 * time.Second)
 	for len(rec.positions()) < 5 {
 		if time.Now().After(deadline) {
@@ -226,7 +202,7 @@ func TestOpenRunsPerTermAndItsHandlerIsUsed(t *testing.T) {
 		}
 		return rec.handle, func() { mu.Lock(); closed++; mu.Unlock() }, nil
 	}
-	stop := run(t, r)
+	stop := pgtest.Background(t, r.Run)
 	waitCheckpoint(t, r, pos[1])
 	stop()
 	samePositions(t, rec.positions(), pos)
