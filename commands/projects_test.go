@@ -2,7 +2,6 @@ package commands_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -158,15 +157,7 @@ func newProjEnv(t *testing.T) *projEnv {
 		t.Fatalf("keyring: %v", err)
 	}
 	runner := projections.NewRunner(pool, store, logger, projections.Projects(), projections.Accounts())
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("runner: %v", err)
-		}
-	})
+	pgtest.Background(t, runner.Run)
 	clk := &projClock{t: time.Now().UTC().Truncate(time.Millisecond)}
 	p := commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, clk.Now, logger).
 		WithQuotaGate(commands.NewPGQuotaGate(pool, runner))

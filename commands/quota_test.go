@@ -18,6 +18,7 @@ import (
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/events/pgstore"
+	"github.com/litehost/litehost/events/pgtest"
 	"github.com/litehost/litehost/events/secret"
 	"github.com/litehost/litehost/projections"
 )
@@ -37,15 +38,7 @@ func quotaInstance(t *testing.T, e *projEnv) *commands.Projects {
 	t.Cleanup(pool.Close)
 	store := pgstore.New(pool, logger)
 	runner := projections.NewRunner(pool, store, logger, projections.Projects(), projections.Accounts())
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("second runner: %v", err)
-		}
-	})
+	pgtest.Background(t, runner.Run)
 	keys, err := secret.New(bytes.Repeat([]byte("k"), 32))
 	if err != nil {
 		t.Fatalf("keyring: %v", err)

@@ -2,7 +2,6 @@ package commands_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -129,15 +128,7 @@ func newScopeEnv(t *testing.T) *scopeEnv {
 	runner := projections.NewRunner(pool, store, logger, projections.Accounts(), projections.Projects(),
 		projections.Workspaces(), projections.Domains())
 	runner.WaitTimeout = 20 * time.Second // a cold start under -race can pass the 5 s default
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("runner: %v", err)
-		}
-	})
+	pgtest.Background(t, runner.Run)
 	dns := startTXTServer(t)
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 	scopes := commands.NewPGScopes(pool)
@@ -172,15 +163,7 @@ func newScopeEnv(t *testing.T) *scopeEnv {
 // runCleanup runs a workspace-cleanup instance until the test ends.
 func (e *scopeEnv) runCleanup(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.cleanup().Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	pgtest.Background(t, e.cleanup().Run)
 }
 
 // account registers an account on tier (with its e-mail identity) as sign-in would.

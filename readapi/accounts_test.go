@@ -2,7 +2,6 @@ package readapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -90,15 +89,7 @@ func newEnv(t *testing.T) env {
 	pgtest.Must(t, err, "keyring")
 	c := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
 	runner := projections.NewRunner(pool, store, logger, projections.Accounts())
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("projections: %v", err)
-		}
-	})
+	pgtest.Background(t, runner.Run)
 
 	acc := commands.NewAccounts(store, keys, c.now)
 	auth := readapi.NewAuthenticator(pool, keys, c.now)
