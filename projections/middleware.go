@@ -58,8 +58,15 @@ func WithTx(ctx context.Context, tx pgx.Tx, info EventInfo) context.Context {
 type ProjectionTx struct {
 	Pool *pgxpool.Pool
 	// Interested, when set, reports whether projector name handles events of type t. Events it
-	// does not handle only advance the checkpoint, in one statement without a transaction.
+	// does not handle never reach the handler: they go to Skipped, or without Skipped they
+	// advance the checkpoint in one guarded statement without a transaction.
 	Interested func(name, eventType string) bool
+	// Skipped, when set, is told about each event the projector does not handle instead of that
+	// event's checkpoint being written here: the Runner advances the projector in memory at once
+	// and persists the checkpoint lazily, so an event no read model cares about costs no commit.
+	// Skipping is idempotent, so a checkpoint persisted late only means a few such events are
+	// read and skipped again after a crash.
+	Skipped func(name string, pos events.Position, created time.Time)
 	// Advanced, when set, is told after each commit that name's checkpoint is at least pos;
 	// applied is true when the handler ran.
 	Advanced func(name string, pos events.Position, created time.Time, applied bool)
@@ -73,16 +80,29 @@ func (m ProjectionTx) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if name == "" {
 			return nil, errors.New("projection tx: message has no handler name")
 		}
+		eventType := msg.Metadata.Get(MetaName)
+		if eventType == "" {
+			return nil, fmt.Errorf("projection tx %s: message without event type", name)
+		}
+		if m.Interested != nil && !m.Interested(name, eventType) {
+			// Only the position matters here: the rest of the metadata is not parsed.
+			pos, created, err := parsePosition(msg)
+			if err != nil {
+				return nil, fmt.Errorf("projection tx %s: %w", name, err)
+			}
+			if m.Skipped != nil {
+				m.Skipped(name, pos, created)
+				return nil, nil
+			}
+			if _, err := advanceIfBehind(ctx, m.Pool, name, pos, created); err != nil {
+				return nil, err
+			}
+			m.advanced(name, pos, created, false)
+			return nil, nil
+		}
 		info, err := parseInfo(msg)
 		if err != nil {
 			return nil, fmt.Errorf("projection tx %s: %w", name, err)
-		}
-		if m.Interested != nil && !m.Interested(name, info.Type) {
-			if _, err := advanceIfBehind(ctx, m.Pool, name, info.Position, info.CreatedAt); err != nil {
-				return nil, err
-			}
-			m.advanced(name, info.Position, info.CreatedAt, false)
-			return nil, nil
 		}
 		tx, err := m.Pool.Begin(ctx)
 		if err != nil {
@@ -141,16 +161,26 @@ func parseInfo(msg *message.Message) (EventInfo, error) {
 	if info.Version, err = strconv.ParseUint(msg.Metadata.Get(MetaVersion), 10, 64); err != nil {
 		return info, fmt.Errorf("event version: %w", err)
 	}
-	if info.Position, err = events.ParsePosition(msg.Metadata.Get(MetaPosition)); err != nil {
+	if info.Position, info.CreatedAt, err = parsePosition(msg); err != nil {
 		return info, err
-	}
-	if c := msg.Metadata.Get(MetaCreated); c != "" {
-		if info.CreatedAt, err = time.Parse(time.RFC3339Nano, c); err != nil {
-			return info, fmt.Errorf("event created time: %w", err)
-		}
 	}
 	if info.Metadata, err = events.ParseMetadata([]byte(msg.Metadata.Get(MetaMetadata))); err != nil {
 		return info, err
 	}
 	return info, nil
+}
+
+// parsePosition reads the event's position and created time (zero when absent).
+func parsePosition(msg *message.Message) (events.Position, time.Time, error) {
+	pos, err := events.ParsePosition(msg.Metadata.Get(MetaPosition))
+	if err != nil {
+		return events.Position{}, time.Time{}, err
+	}
+	var created time.Time
+	if c := msg.Metadata.Get(MetaCreated); c != "" {
+		if created, err = time.Parse(time.RFC3339Nano, c); err != nil {
+			return events.Position{}, time.Time{}, fmt.Errorf("event created time: %w", err)
+		}
+	}
+	return pos, created, nil
 }

@@ -46,7 +46,16 @@ const (
 	DefaultMaxRetries      = 3
 	DefaultRetryInterval   = 100 * time.Millisecond
 	DefaultMetricsInterval = 5 * time.Second
+	DefaultFlushInterval   = 250 * time.Millisecond
+	DefaultFlushEvents     = 200
 )
+
+// finalFlushTimeout bounds the checkpoint flush when Run stops.
+const finalFlushTimeout = 5 * time.Second
+
+// coverPage is how many events WaitFor reads from the log, when no projector runs in this
+// process, to see whether a stored checkpoint lags only by events the projector skips.
+const coverPage = 256
 
 // Runner hosts the projectors in a Watermill router and tracks their progress.
 type Runner struct {
@@ -61,6 +70,16 @@ type Runner struct {
 	RetryInterval time.Duration
 	// MetricsInterval is how often Run refreshes the lag gauges.
 	MetricsInterval time.Duration
+	// FlushInterval and FlushEvents bound how long a projector's checkpoint may stay unsaved
+	// while it only skips events (types it has no handler for): those advance the projector in
+	// memory at once, so this runner's WaitFor releases without a commit per event, and the
+	// checkpoint is persisted every FlushInterval (default DefaultFlushInterval), after
+	// FlushEvents skipped events (default DefaultFlushEvents), with the projector's next applied
+	// event (its transaction writes the checkpoint anyway) and when Run stops. Another
+	// instance polling the checkpoints table could see such a checkpoint late; WaitFor covers
+	// that from the log when it runs no projectors itself (see WaitFor).
+	FlushInterval time.Duration
+	FlushEvents   int
 
 	pool       *pgxpool.Pool
 	store      events.Store
@@ -68,6 +87,11 @@ type Runner struct {
 	projectors []Projector
 	interest   map[string]map[string]bool // projector → event types it handles
 	metrics    *metrics
+
+	flushKick chan struct{} // a projector has FlushEvents unsaved skipped events
+	// skipFinalFlush makes Run stop without persisting skipped events' checkpoints, the way a
+	// crash would: for tests only.
+	skipFinalFlush bool
 
 	mu      sync.Mutex
 	procs   map[string]*procState
@@ -77,10 +101,22 @@ type Runner struct {
 }
 
 type procState struct {
-	pos      events.Position
-	failed   bool
-	lastErr  string
-	dbFailed bool // another instance recorded a failure
+	// pos is how far the projector's read model is known to be complete: this runner's
+	// commits and skips, the checkpoints table, and (when not running) the log (cover).
+	pos events.Position
+	// unsaved is the newest skipped event whose checkpoint is not stored yet (when dirty);
+	// skips counts the skipped events since the last flush began.
+	dirty          bool
+	unsaved        events.Position
+	unsavedCreated time.Time
+	skips          int
+	failed         bool
+	lastErr        string
+	dbFailed       bool // another instance recorded a failure
+}
+
+func (p *procState) clearUnsaved() {
+	p.dirty, p.unsaved, p.unsavedCreated, p.skips = false, events.Position{}, time.Time{}, 0
 }
 
 // NewRunner returns a Runner for projectors. Call Run to start them; WaitFor and Status work
@@ -95,6 +131,7 @@ func NewRunner(pool *pgxpool.Pool, store events.Store, logger *slog.Logger, proj
 		metrics:    newMetrics(),
 		procs:      map[string]*procState{},
 		changed:    make(chan struct{}),
+		flushKick:  make(chan struct{}, 1),
 	}
 	for _, p := range projectors {
 		types := map[string]bool{}
@@ -192,7 +229,7 @@ func (r *Runner) run(ctx context.Context) error {
 		r.stopOnFailure,
 		middleware.Recoverer,
 		retry.Middleware,
-		ProjectionTx{Pool: r.pool, Interested: r.interested, Advanced: r.advanced}.Middleware,
+		ProjectionTx{Pool: r.pool, Interested: r.interested, Advanced: r.advanced, Skipped: r.skipped}.Middleware,
 	)
 	proc, err := cqrs.NewEventGroupProcessorWithConfig(router, cqrs.EventGroupProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.EventGroupProcessorGenerateSubscribeTopicParams) (string, error) {
@@ -218,9 +255,12 @@ func (r *Runner) run(ctx context.Context) error {
 
 	r.setRunning(true)
 	defer r.setRunning(false)
+	// Runs last: the router and the flush loop have stopped, so nothing is skipped after it.
+	defer r.finalFlush(ctx)
 	mctx, stopMetrics := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.refreshMetrics(mctx) })
+	wg.Go(func() { r.flushLoop(mctx) })
 	defer wg.Wait()
 	defer stopMetrics()
 
@@ -258,7 +298,8 @@ func (r *Runner) interested(name, eventType string) bool {
 	return r.interest[name][eventType]
 }
 
-// advanced records a committed checkpoint and wakes WaitFor callers.
+// advanced records a committed checkpoint and wakes WaitFor callers. The stored checkpoint is
+// at least pos now, so skipped events up to pos need no flush of their own.
 func (r *Runner) advanced(name string, pos events.Position, _ time.Time, applied bool) {
 	if applied {
 		r.metrics.applied.WithLabelValues(name).Inc()
@@ -266,11 +307,110 @@ func (r *Runner) advanced(name string, pos events.Position, _ time.Time, applied
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.procs[name]
-	if !ok || pos.Compare(p.pos) <= 0 {
+	if !ok {
+		return
+	}
+	if p.dirty && p.unsaved.Compare(pos) <= 0 {
+		p.clearUnsaved()
+	}
+	if pos.Compare(p.pos) <= 0 {
 		return
 	}
 	p.pos = pos
 	r.notifyLocked()
+}
+
+// skipped records an event projector name has no handler for: the projector is past it at
+// once (every event before it was applied or skipped in order), and its checkpoint is saved
+// later by flush.
+func (r *Runner) skipped(name string, pos events.Position, created time.Time) {
+	r.mu.Lock()
+	p, ok := r.procs[name]
+	if !ok {
+		r.mu.Unlock()
+		return
+	}
+	if !p.dirty || pos.Compare(p.unsaved) > 0 {
+		p.dirty, p.unsaved, p.unsavedCreated = true, pos, created
+	}
+	p.skips++
+	kick := p.skips == orDefault(r.FlushEvents, DefaultFlushEvents)
+	if pos.Compare(p.pos) > 0 {
+		p.pos = pos
+		r.notifyLocked()
+	}
+	r.mu.Unlock()
+	if kick {
+		select {
+		case r.flushKick <- struct{}{}:
+		default: // a flush is already due
+		}
+	}
+}
+
+// flushLoop persists skipped events' checkpoints every FlushInterval, or sooner when a
+// projector has skipped FlushEvents events, until ctx ends.
+func (r *Runner) flushLoop(ctx context.Context) {
+	t := time.NewTicker(orDefault(r.FlushInterval, DefaultFlushInterval))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-r.flushKick:
+		}
+		if err := r.flush(ctx); err != nil && ctx.Err() == nil {
+			// Kept unsaved: the next flush retries, and skipping again after a crash is harmless.
+			r.logger.Warn("save projector checkpoints", "error", err)
+		}
+	}
+}
+
+// finalFlush saves what is unsaved when Run stops; ctx is already cancelled by then.
+func (r *Runner) finalFlush(ctx context.Context) {
+	if r.skipFinalFlush {
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlushTimeout)
+	defer cancel()
+	if err := r.flush(fctx); err != nil {
+		r.logger.Warn("save projector checkpoints at stop", "error", err)
+	}
+}
+
+// flush stores the checkpoint of every projector with unsaved skipped events, with the same
+// guarded upsert as before (monotonic even when another instance or this runner's next applied
+// event got further meanwhile). It does no I/O when nothing is unsaved.
+func (r *Runner) flush(ctx context.Context) error {
+	type save struct {
+		name    string
+		pos     events.Position
+		created time.Time
+	}
+	var saves []save
+	r.mu.Lock()
+	for _, p := range r.projectors {
+		if s := r.procs[p.Name]; s.dirty {
+			saves = append(saves, save{p.Name, s.unsaved, s.unsavedCreated})
+			s.skips = 0
+		}
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, sv := range saves {
+		if _, err := advanceIfBehind(ctx, r.pool, sv.name, sv.pos, sv.created); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.mu.Lock()
+		if s := r.procs[sv.name]; s.dirty && s.unsaved == sv.pos {
+			// Nothing skipped since the snapshot; otherwise keep the newer one for next time.
+			s.clearUnsaved()
+		}
+		r.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // failed reports whether projector name has stopped on a failure in this runner.
@@ -370,11 +510,65 @@ func (r *Runner) pending(pos events.Position) ([]string, <-chan struct{}, bool) 
 	return behind, r.changed, r.running
 }
 
+// cover raises the known position of the projectors behind pos over the events after their
+// stored checkpoints that they have no handler for: their read models are complete up to the
+// first event they handle. A running instance saves the checkpoint of such skipped events
+// only every FlushInterval, so without this a runner that runs no projectors itself would
+// wait that long for a write no read model of the lagging projector cares about. It reads at
+// most coverPage events (one query for all projectors); ReadAll never later gains an event
+// before the end of a page it returned, so what it shows is final.
+func (r *Runner) cover(ctx context.Context, pos events.Position) error {
+	behind, _, _ := r.pending(pos)
+	if len(behind) == 0 {
+		return nil
+	}
+	from := make(map[string]events.Position, len(behind))
+	var low events.Position
+	r.mu.Lock()
+	for i, name := range behind {
+		from[name] = r.procs[name].pos
+		if i == 0 || from[name].Compare(low) < 0 {
+			low = from[name]
+		}
+	}
+	r.mu.Unlock()
+	recs, err := r.store.ReadAll(ctx, low, coverPage)
+	if err != nil {
+		return fmt.Errorf("read log: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	moved := false
+	for _, name := range behind {
+		known := from[name]
+		for _, rec := range recs {
+			if rec.Position.Compare(known) <= 0 {
+				continue
+			}
+			if rec.Position.Compare(pos) > 0 ||
+				((events.Filter{}).Match(rec.Stream, rec.Type) && r.interested(name, rec.Type)) {
+				break
+			}
+			known = rec.Position
+		}
+		if p := r.procs[name]; known.Compare(p.pos) > 0 {
+			p.pos, moved = known, true
+		}
+	}
+	if moved {
+		r.notifyLocked()
+	}
+	return nil
+}
+
 // WaitFor returns once every projector that has not failed has applied the event at pos (or
 // passed it: projectors advance over events they have no handler for too). It wakes on this
-// runner's own commits and re-reads the checkpoints table every PollInterval, so progress made
-// by another instance also counts. It gives up after WaitTimeout with an error matching
-// ErrWaitTimeout, and returns ctx's error when ctx ends first.
+// runner's own commits and skips, and re-reads the checkpoints table every PollInterval, so
+// progress made by another instance also counts. A runner that is not running also reads the
+// log after the stored checkpoints (cover), because a running instance saves the checkpoint
+// of events a projector merely skips only every FlushInterval; a running runner needs no such
+// read, since its own projectors skip those events in memory. It gives up after WaitTimeout
+// with an error matching ErrWaitTimeout, and returns ctx's error when ctx ends first.
 func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
 	if pos.IsZero() {
 		return nil
@@ -383,11 +577,23 @@ func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
 	defer cancel()
 	poll := time.NewTicker(orDefault(r.PollInterval, DefaultPollInterval))
 	defer poll.Stop()
+	// refresh reads the stored checkpoints and, when nothing in this process runs the
+	// projectors, the log after them.
+	refresh := func(running bool) error {
+		err := r.refresh(ctx)
+		if err == nil && !running {
+			err = r.cover(ctx, pos)
+		}
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("wait for %s: %w", pos, err)
+		}
+		return nil
+	}
 	behind, changed, running := r.pending(pos)
 	if len(behind) > 0 && !running {
 		// Nothing in this process will wake us: start from the table rather than a tick later.
-		if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
-			return fmt.Errorf("wait for %s: %w", pos, err)
+		if err := refresh(running); err != nil {
+			return err
 		}
 		behind, changed, _ = r.pending(pos)
 	}
@@ -395,8 +601,9 @@ func (r *Runner) WaitFor(ctx context.Context, pos events.Position) error {
 		select {
 		case <-changed:
 		case <-poll.C:
-			if err := r.refresh(ctx); err != nil && ctx.Err() == nil {
-				return fmt.Errorf("wait for %s: %w", pos, err)
+			_, _, running := r.pending(pos)
+			if err := refresh(running); err != nil {
+				return err
 			}
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), ErrWaitTimeout) {
@@ -428,6 +635,10 @@ func (r *Runner) Status(ctx context.Context) ([]ProjectorStatus, error) {
 			s = ProjectorStatus{Name: p.Name, Checkpoint: events.Start.String()}
 		}
 		ps := r.procs[p.Name]
+		if ps.pos.Compare(s.Position) > 0 {
+			// Skipped events this runner has not saved yet (or the log showed) count as passed.
+			s.Position, s.Checkpoint = ps.pos, ps.pos.String()
+		}
 		switch {
 		case ps.failed:
 			s.State, s.LastError = StateFailed, ps.lastErr
