@@ -126,7 +126,7 @@ func TestDomainRoutes(t *testing.T) {
 	free, owner, other := e.account(t, "free"), e.account(t, "starter"), e.account(t, "pro")
 
 	someID := uuid.NewString()
-	for _, r := range []scopeResp{
+	for _, r := range []apiResp{
 		e.json(t, "GET", "/v1/domains", free, nil),
 		e.json(t, "GET", "/v1/domains/"+someID, free, nil),
 		e.json(t, "POST", "/v1/domains", free, map[string]any{"domain": "free.example"}),

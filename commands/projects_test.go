@@ -2,7 +2,6 @@ package commands_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +18,6 @@ import (
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/commands/projectsupload"
-	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/account"
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/domain/slug"
@@ -32,83 +29,6 @@ import (
 	"github.com/litehost/litehost/projections"
 	"github.com/litehost/litehost/readapi"
 )
-
-// projClock is the injected time of the command side.
-type projClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *projClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *projClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// testRules mirrors cmd/litehost's ruleStatus for the rules these tests meet.
-var testRules = map[domain.Error]struct {
-	status int
-	code   string
-}{
-	project.ErrNotFound:       {404, "NOT_FOUND"},
-	project.ErrFreeTier:       {403, "FREE_TIER_RESTRICTED"},
-	project.ErrArchived:       {409, "PROJECT_ARCHIVED"},
-	project.ErrProjectLimit:   {403, "PROJECT_LIMIT_REACHED"},
-	project.ErrStorageLimit:   {403, "STORAGE_LIMIT_REACHED"},
-	project.ErrFileLimit:      {403, "FILE_LIMIT_REACHED"},
-	project.ErrAlreadyClaimed: {409, "ALREADY_CLAIMED"},
-	slug.ErrTaken:             {409, "SLUG_TAKEN"},
-}
-
-// renderErrors is a small stand-in for cmd/litehost's error middleware.
-func renderErrors(c *gin.Context) {
-	c.Next()
-	if len(c.Errors) == 0 || c.Writer.Written() {
-		return
-	}
-	err := c.Errors[0].Err
-	var (
-		httpErr *commands.HTTPError
-		rule    domain.Error
-		inv     domain.Invalid
-		q       readapi.InvalidQuery
-	)
-	body := gin.H{"status": "error", "error": err.Error()}
-	status, code := 500, "SERVER_ERROR"
-	switch {
-	case errors.As(err, &httpErr):
-		status, code = httpErr.Status, httpErr.Code
-		for k, v := range httpErr.Headers() {
-			c.Writer.Header()[k] = v
-		}
-		for k, v := range httpErr.Details {
-			body[k] = v
-		}
-	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
-		status, code = 404, "NOT_FOUND"
-	case errors.Is(err, readapi.ErrFreeTier):
-		status, code = 403, "FREE_TIER_RESTRICTED"
-		body["requiredTier"] = "starter"
-	case errors.As(err, &inv):
-		status, code = 422, "VALIDATION_FAILED"
-		body["fields"] = map[string]string(inv)
-	case errors.As(err, &q):
-		status, code = 422, "VALIDATION_FAILED"
-		body["fields"] = map[string]string(q)
-	case errors.As(err, &rule):
-		if r, ok := testRules[rule]; ok {
-			status, code = r.status, r.code
-		}
-	}
-	body["code"] = code
-	c.AbortWithStatusJSON(status, body)
-}
 
 // requireAccount authenticates with the X-Test-Account header in place of an API key.
 func requireAccount(c *gin.Context) {
@@ -124,11 +44,11 @@ type projEnv struct {
 	pool     *pgxpool.Pool
 	store    *pgstore.Store
 	runner   *projections.Runner
-	clock    *projClock
+	clock    *clock
 	blobs    *blobs.Store
 	projects *commands.Projects
 	expiry   *commands.Expiry
-	srv      *httptest.Server
+	testAPI
 }
 
 const sites = "sites.test"
@@ -158,8 +78,8 @@ func newProjEnv(t *testing.T) *projEnv {
 	}
 	runner := projections.NewRunner(pool, store, logger, projections.Projects(), projections.Accounts())
 	pgtest.Background(t, runner.Run)
-	clk := &projClock{t: time.Now().UTC().Truncate(time.Millisecond)}
-	p := commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, clk.Now, logger).
+	clk := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
+	p := commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, clk.now, logger).
 		WithQuotaGate(commands.NewPGQuotaGate(pool, runner))
 	siteURL := commands.SiteURL("http", sites, 8080)
 	routes := commands.NewProjectRoutes(p, projectsupload.New(bs), commands.NewLimiter(pool), runner, siteURL,
@@ -167,7 +87,7 @@ func newProjEnv(t *testing.T) *projEnv {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.ContextWithFallback = true
-	e.Use(readapi.NewSites(pool, bs, sites, clk.Now, logger).Middleware(), func(c *gin.Context) {
+	e.Use(readapi.NewSites(pool, bs, sites, clk.now, logger).Middleware(), func(c *gin.Context) {
 		c.Request = c.Request.WithContext(events.WithMetadata(c.Request.Context(), events.Metadata{ClientIP: c.GetHeader("X-Test-IP")}))
 	}, renderErrors)
 	v1 := e.Group("/v1")
@@ -176,7 +96,7 @@ func newProjEnv(t *testing.T) *projEnv {
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return &projEnv{pool: pool, store: store, runner: runner, clock: clk, blobs: bs, projects: p,
-		expiry: commands.NewExpiry(p, pool, 0, logger), srv: srv}
+		expiry: commands.NewExpiry(p, pool, 0, logger), testAPI: testAPI{srv}}
 }
 
 // account registers an account on tier by appending its registration, as sign-in would.
@@ -187,7 +107,7 @@ func (e *projEnv) account(t *testing.T, tier string) string {
 	if !ok {
 		t.Fatalf("unknown tier %s", tier)
 	}
-	ev := events.AccountRegistered{AccountID: id, Email: id + "@example.com", Plan: tier, Limits: limits, At: e.clock.Now()}
+	ev := events.AccountRegistered{AccountID: id, Email: id + "@example.com", Plan: tier, Limits: limits, At: e.clock.now()}
 	d, err := events.Encode(ev, uuid.New(), events.Metadata{Actor: "system:test"})
 	if err != nil {
 		t.Fatalf("encode: %v", err)
@@ -204,49 +124,7 @@ func (e *projEnv) account(t *testing.T, tier string) string {
 
 type upFile struct{ name, body string }
 
-type projResp struct {
-	Status int
-	Body   map[string]any
-	Header http.Header
-}
-
-func (r projResp) data() map[string]any {
-	d, _ := r.Body["data"].(map[string]any)
-	return d
-}
-
-func (e *projEnv) do(t *testing.T, method, path, accountID string, body io.Reader, contentType string, hdr ...string) projResp {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, e.srv.URL+path, body)
-	if err != nil {
-		t.Fatalf("request: %v", err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if accountID != "" {
-		req.Header.Set("X-Test-Account", accountID)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out projResp
-	out.Status, out.Header = res.StatusCode, res.Header
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out.Body); err != nil {
-			t.Fatalf("%s %s: body %q: %v", method, path, raw, err)
-		}
-	}
-	return out
-}
-
-func (e *projEnv) upload(t *testing.T, method, path, accountID string, fields map[string]string, files []upFile, hdr ...string) projResp {
+func (e *projEnv) upload(t *testing.T, method, path, accountID string, fields map[string]string, files []upFile, hdr ...string) apiResp {
 	t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
@@ -259,26 +137,6 @@ func (e *projEnv) upload(t *testing.T, method, path, accountID string, fields ma
 	}
 	_ = w.Close()
 	return e.do(t, method, path, accountID, &buf, w.FormDataContentType(), hdr...)
-}
-
-func (e *projEnv) json(t *testing.T, method, path, accountID string, body any) projResp {
-	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	return e.do(t, method, path, accountID, r, "application/json")
-}
-
-func wantResp(t *testing.T, r projResp, status int, code string) {
-	t.Helper()
-	if r.Status != status {
-		t.Fatalf("status = %d, want %d; body %v", r.Status, status, r.Body)
-	}
-	if code != "" && r.Body["code"] != code {
-		t.Fatalf("code = %v, want %s; body %v", r.Body["code"], code, r.Body)
-	}
 }
 
 var siteFiles = []upFile{{"index.html", "<h1>v1</h1>"}}
@@ -310,7 +168,7 @@ func TestProjectLifecycle(t *testing.T) {
 	acc := e.account(t, "starter")
 
 	r := e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "My Project"}, siteFiles)
-	wantResp(t, r, 201, "")
+	r.want(t, 201, "")
 	d := r.data()
 	id, _ := d["projectId"].(string)
 	if d["slug"] != "my-project" || d["url"] != "http://my-project.sites.test:8080" || d["type"] != "html" ||
@@ -326,7 +184,7 @@ func TestProjectLifecycle(t *testing.T) {
 
 	// Read-your-writes: the answered create is visible at once.
 	r = e.json(t, "GET", "/v1/projects/"+id, acc, nil)
-	wantResp(t, r, 200, "")
+	r.want(t, 200, "")
 	if g := r.data(); g["id"] != id || g["status"] != "public" || g["access"] != "public" || g["analyticsEnabled"] != true || g["archivedAt"] != nil {
 		t.Errorf("get = %v", g)
 	}
@@ -337,7 +195,7 @@ func TestProjectLifecycle(t *testing.T) {
 	var pushed []string
 	for i := 2; i <= 3; i++ {
 		r = e.upload(t, "PUT", "/v1/projects/"+id, acc, nil, []upFile{{"index.html", strings.Repeat("v", i)}})
-		wantResp(t, r, 200, "")
+		r.want(t, 200, "")
 		pushed = append(pushed, r.data()["deploymentId"].(string))
 		if r.data()["url"] != "http://my-project.sites.test:8080" {
 			t.Errorf("push url = %v", r.data()["url"])
@@ -345,7 +203,7 @@ func TestProjectLifecycle(t *testing.T) {
 	}
 	e.wantSite(t, "my-project", 200, "vvv")
 	hist := e.json(t, "GET", "/v1/projects/"+id+"/status", acc, nil)
-	wantResp(t, hist, 200, "")
+	hist.want(t, 200, "")
 	list, _ := hist.Body["data"].([]any)
 	if len(list) != 3 {
 		t.Fatalf("history = %v", hist.Body)
@@ -367,14 +225,14 @@ func TestProjectLifecycle(t *testing.T) {
 
 	// Rollback to version 1 appends version 4 pointing at it.
 	r = e.json(t, "POST", "/v1/projects/"+id+"/rollback", acc, map[string]string{"deploymentId": first})
-	wantResp(t, r, 200, "")
+	r.want(t, 200, "")
 	e.wantSite(t, "my-project", 200, "<h1>v1</h1>")
 	hist = e.json(t, "GET", "/v1/projects/"+id+"/status", acc, nil)
 	top := hist.Body["data"].([]any)[0].(map[string]any)
 	if top["version"] != 4.0 || top["status"] != "active" || top["rollbackOf"] != first || top["sizeBytes"] != float64(len("<h1>v1</h1>")) {
 		t.Errorf("after rollback top = %v", top)
 	}
-	wantResp(t, e.json(t, "POST", "/v1/projects/"+id+"/rollback", acc, map[string]string{"deploymentId": uuid.NewString()}), 422, "VALIDATION_FAILED")
+	e.json(t, "POST", "/v1/projects/"+id+"/rollback", acc, map[string]string{"deploymentId": uuid.NewString()}).want(t, 422, "VALIDATION_FAILED")
 
 	// PATCH every field; the password never comes back.
 	r = e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{
@@ -382,7 +240,7 @@ func TestProjectLifecycle(t *testing.T) {
 		"noIndex": true, "disableDownloads": true, "pageTitle": "Tab", "metaDescription": "Desc",
 		"expiresIn": "7d", "analyticsEnabled": false,
 	})
-	wantResp(t, r, 200, "")
+	r.want(t, 200, "")
 	if r.data()["updated"] != true {
 		t.Errorf("patch = %v", r.Body)
 	}
@@ -399,33 +257,33 @@ func TestProjectLifecycle(t *testing.T) {
 	if err := e.pool.QueryRow(t.Context(), `SELECT password_hash FROM projects WHERE id = $1`, id).Scan(&hash); err != nil || !strings.HasPrefix(hash, "$argon2id$") {
 		t.Errorf("stored password = %q, %v; want an argon2id hash", hash, err)
 	}
-	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"title": 5, "bogus": true}), 422, "VALIDATION_FAILED")
-	wantResp(t, e.do(t, "PATCH", "/v1/projects/"+id, acc, strings.NewReader("{nope"), "application/json"), 400, "INVALID_JSON")
+	e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"title": 5, "bogus": true}).want(t, 422, "VALIDATION_FAILED")
+	e.do(t, "PATCH", "/v1/projects/"+id, acc, strings.NewReader("{nope"), "application/json").want(t, 400, "INVALID_JSON")
 	e.wantSite(t, "renamed", 404, "") // private
-	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"status": "public"}), 200, "")
+	e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"status": "public"}).want(t, 200, "")
 	e.wantSite(t, "renamed", 401, "") // password access
-	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"expiresIn": "none", "access": "public"}), 200, "")
+	e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"expiresIn": "none", "access": "public"}).want(t, 200, "")
 	e.wantSite(t, "renamed", 200, "<h1>v1</h1>")
 	e.wantSite(t, "my-project", 404, "")
 
 	// The old slug was released: another project can take it.
-	e.clock.Advance(time.Second)
+	e.clock.advance(time.Second)
 	r = e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Other", "slug": "my-project"}, siteFiles)
-	wantResp(t, r, 201, "")
+	r.want(t, 201, "")
 	otherID := r.data()["projectId"].(string)
 
 	// Archive (idempotent), push to archived, list filters, unarchive (idempotent).
-	wantResp(t, e.json(t, "POST", "/v1/projects/"+id+"/archive", acc, nil), 200, "")
+	e.json(t, "POST", "/v1/projects/"+id+"/archive", acc, nil).want(t, 200, "")
 	r = e.json(t, "POST", "/v1/projects/"+id+"/archive", acc, nil)
-	wantResp(t, r, 200, "")
+	r.want(t, 200, "")
 	if r.data()["archived"] != true {
 		t.Errorf("archive = %v", r.Body)
 	}
-	wantResp(t, e.upload(t, "PUT", "/v1/projects/"+id, acc, nil, siteFiles), 409, "PROJECT_ARCHIVED")
+	e.upload(t, "PUT", "/v1/projects/"+id, acc, nil, siteFiles).want(t, 409, "PROJECT_ARCHIVED")
 	e.wantSite(t, "renamed", 404, "")
 	ids := func(q string) []string {
 		r := e.json(t, "GET", "/v1/projects"+q, acc, nil)
-		wantResp(t, r, 200, "")
+		r.want(t, 200, "")
 		var out []string
 		for _, p := range r.data()["projects"].([]any) {
 			out = append(out, p.(map[string]any)["id"].(string))
@@ -445,26 +303,26 @@ func TestProjectLifecycle(t *testing.T) {
 		t.Errorf("paged list = %v", got)
 	}
 	for _, q := range []string{"?limit=0", "?limit=101", "?limit=x", "?offset=-1", "?archived=maybe", "?workspaceId=nope"} {
-		wantResp(t, e.json(t, "GET", "/v1/projects"+q, acc, nil), 422, "VALIDATION_FAILED")
+		e.json(t, "GET", "/v1/projects"+q, acc, nil).want(t, 422, "VALIDATION_FAILED")
 	}
 	r = e.json(t, "POST", "/v1/projects/"+id+"/unarchive", acc, nil)
-	wantResp(t, r, 200, "")
+	r.want(t, 200, "")
 	if r.data()["archived"] != false {
 		t.Errorf("unarchive = %v", r.Body)
 	}
-	wantResp(t, e.json(t, "POST", "/v1/projects/"+id+"/unarchive", acc, nil), 200, "")
+	e.json(t, "POST", "/v1/projects/"+id+"/unarchive", acc, nil).want(t, 200, "")
 	e.wantSite(t, "renamed", 200, "<h1>v1</h1>")
 
 	// Delete: gone everywhere, slug free again.
 	r = e.json(t, "DELETE", "/v1/projects/"+id, acc, nil)
-	wantResp(t, r, 200, "")
+	r.want(t, 200, "")
 	if r.data()["deleted"] != true {
 		t.Errorf("delete = %v", r.Body)
 	}
-	wantResp(t, e.json(t, "GET", "/v1/projects/"+id, acc, nil), 404, "NOT_FOUND")
+	e.json(t, "GET", "/v1/projects/"+id, acc, nil).want(t, 404, "NOT_FOUND")
 	e.wantSite(t, "renamed", 404, "")
-	wantResp(t, e.json(t, "DELETE", "/v1/projects/"+id, acc, nil), 404, "NOT_FOUND")
-	wantResp(t, e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "x", "slug": "renamed"}, siteFiles), 201, "")
+	e.json(t, "DELETE", "/v1/projects/"+id, acc, nil).want(t, 404, "NOT_FOUND")
+	e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "x", "slug": "renamed"}, siteFiles).want(t, 201, "")
 
 	// Blob collection keeps exactly the manifests of live deployments: the deleted project's
 	// pushed versions are no longer referenced.
@@ -484,14 +342,14 @@ func TestFreeTierGatesAndQuota(t *testing.T) {
 	var id string
 	for i := range 3 {
 		r := e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Site"}, siteFiles)
-		wantResp(t, r, 201, "")
+		r.want(t, 201, "")
 		id = r.data()["projectId"].(string)
 		if wantSlug := slug.Candidate("site", i+1); r.data()["slug"] != wantSlug {
 			t.Errorf("auto slug = %v, want %s", r.data()["slug"], wantSlug)
 		}
 	}
-	wantResp(t, e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Site"}, siteFiles), 403, "PROJECT_LIMIT_REACHED")
-	gated := []projResp{
+	e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Site"}, siteFiles).want(t, 403, "PROJECT_LIMIT_REACHED")
+	gated := []apiResp{
 		e.upload(t, "PUT", "/v1/projects/"+id, acc, nil, siteFiles),
 		e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"title": "x"}),
 		e.json(t, "POST", "/v1/projects/"+id+"/archive", acc, nil),
@@ -500,14 +358,14 @@ func TestFreeTierGatesAndQuota(t *testing.T) {
 		e.json(t, "GET", "/v1/projects/"+id+"/status", acc, nil),
 	}
 	for i, r := range gated {
-		wantResp(t, r, 403, "FREE_TIER_RESTRICTED")
+		r.want(t, 403, "FREE_TIER_RESTRICTED")
 		if r.Body["requiredTier"] != "starter" {
 			t.Errorf("gated[%d] requiredTier = %v", i, r.Body["requiredTier"])
 		}
 	}
 	// Delete is allowed on free and frees a slot.
-	wantResp(t, e.json(t, "DELETE", "/v1/projects/"+id, acc, nil), 200, "")
-	wantResp(t, e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Site"}, siteFiles), 201, "")
+	e.json(t, "DELETE", "/v1/projects/"+id, acc, nil).want(t, 200, "")
+	e.upload(t, "POST", "/v1/projects", acc, map[string]string{"title": "Site"}, siteFiles).want(t, 201, "")
 
 	// Storage: a 50 MiB plan refuses an upload that would exceed it.
 	other := e.account(t, "free")
@@ -521,38 +379,38 @@ func TestFreeTierGatesAndQuota(t *testing.T) {
 func TestSlugRules(t *testing.T) {
 	e := newProjEnv(t)
 	a, b := e.account(t, "starter"), e.account(t, "starter")
-	wantResp(t, e.upload(t, "POST", "/v1/projects", a, map[string]string{"title": "A", "slug": "taken"}, siteFiles), 201, "")
-	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "B", "slug": "taken"}, siteFiles), 409, "SLUG_TAKEN")
+	e.upload(t, "POST", "/v1/projects", a, map[string]string{"title": "A", "slug": "taken"}, siteFiles).want(t, 201, "")
+	e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "B", "slug": "taken"}, siteFiles).want(t, 409, "SLUG_TAKEN")
 	for _, s := range []string{"www", "Bad_Slug", "-x", strings.Repeat("a", 64)} {
 		r := e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "B", "slug": s}, siteFiles)
-		wantResp(t, r, 422, "VALIDATION_FAILED")
+		r.want(t, 422, "VALIDATION_FAILED")
 		if f, _ := r.Body["fields"].(map[string]any); f["slug"] == nil {
 			t.Errorf("slug %q: fields = %v", s, r.Body["fields"])
 		}
 	}
-	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": ""}, siteFiles), 422, "VALIDATION_FAILED")
-	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "P", "access": "password"}, siteFiles), 422, "VALIDATION_FAILED")
-	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "P", "workspaceId": uuid.NewString()}, siteFiles), 422, "VALIDATION_FAILED")
+	e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": ""}, siteFiles).want(t, 422, "VALIDATION_FAILED")
+	e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "P", "access": "password"}, siteFiles).want(t, 422, "VALIDATION_FAILED")
+	e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "P", "workspaceId": uuid.NewString()}, siteFiles).want(t, 422, "VALIDATION_FAILED")
 	// A refused create reserved nothing: the slug is still free.
-	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "", "slug": "free-one"}, siteFiles), 422, "VALIDATION_FAILED")
-	wantResp(t, e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "ok", "slug": "free-one"}, siteFiles), 201, "")
+	e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "", "slug": "free-one"}, siteFiles).want(t, 422, "VALIDATION_FAILED")
+	e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "ok", "slug": "free-one"}, siteFiles).want(t, 201, "")
 	r := e.upload(t, "POST", "/v1/projects", b, map[string]string{"title": "Taken"}, siteFiles)
-	wantResp(t, r, 201, "")
+	r.want(t, 201, "")
 	if r.data()["slug"] != "taken-2" {
 		t.Errorf("auto slug after collision = %v", r.data()["slug"])
 	}
 	// PATCH to a taken slug.
 	id := r.data()["projectId"].(string)
-	wantResp(t, e.json(t, "PATCH", "/v1/projects/"+id, b, map[string]any{"slug": "taken"}), 409, "SLUG_TAKEN")
+	e.json(t, "PATCH", "/v1/projects/"+id, b, map[string]any{"slug": "taken"}).want(t, 409, "SLUG_TAKEN")
 }
 
 func TestTenancy(t *testing.T) {
 	e := newProjEnv(t)
 	owner, other := e.account(t, "pro"), e.account(t, "pro")
 	r := e.upload(t, "POST", "/v1/projects", owner, map[string]string{"title": "Mine"}, siteFiles)
-	wantResp(t, r, 201, "")
+	r.want(t, 201, "")
 	id := r.data()["projectId"].(string)
-	for name, r := range map[string]projResp{
+	for name, r := range map[string]apiResp{
 		"get":       e.json(t, "GET", "/v1/projects/"+id, other, nil),
 		"status":    e.json(t, "GET", "/v1/projects/"+id+"/status", other, nil),
 		"push":      e.upload(t, "PUT", "/v1/projects/"+id, other, nil, siteFiles),
@@ -570,14 +428,14 @@ func TestTenancy(t *testing.T) {
 	if r := e.json(t, "GET", "/v1/projects?archived=all", other, nil); len(r.data()["projects"].([]any)) != 0 {
 		t.Errorf("other account lists %v", r.data())
 	}
-	wantResp(t, e.json(t, "GET", "/v1/projects/"+id, owner, nil), 200, "")
-	wantResp(t, e.json(t, "GET", "/v1/projects", "", nil), 401, "API_KEY_MISSING")
+	e.json(t, "GET", "/v1/projects/"+id, owner, nil).want(t, 200, "")
+	e.json(t, "GET", "/v1/projects", "", nil).want(t, 401, "API_KEY_MISSING")
 }
 
 func TestTemporaryProjectsAndClaims(t *testing.T) {
 	e := newProjEnv(t)
 	r := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1")
-	wantResp(t, r, 200, "")
+	r.want(t, 200, "")
 	d := r.data()
 	token, _ := d["claimToken"].(string)
 	s, _ := d["slug"].(string)
@@ -586,7 +444,7 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 		t.Errorf("temp = %v", d)
 	}
 	exp, err := time.Parse(readapi.TimeLayout, d["expiresAt"].(string))
-	if err != nil || !exp.Equal(e.clock.Now().Add(15*time.Minute)) {
+	if err != nil || !exp.Equal(e.clock.now().Add(15*time.Minute)) {
 		t.Errorf("expiresAt = %v (%v), want now+15m", d["expiresAt"], err)
 	}
 	var stored string
@@ -595,46 +453,46 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 	}
 
 	// Per-IP limit: 3 a minute (one used above), other IPs unaffected.
-	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1"), 200, "")
+	e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1").want(t, 200, "")
 	r2 := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1")
-	wantResp(t, r2, 200, "")
+	r2.want(t, 200, "")
 	limited := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.1")
-	wantResp(t, limited, 429, "RATE_LIMITED")
+	limited.want(t, 429, "RATE_LIMITED")
 	if limited.Header.Get("Retry-After") == "" {
 		t.Errorf("429 without Retry-After: %v", limited.Header)
 	}
-	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.2"), 200, "")
-	wantResp(t, e.upload(t, "POST", "/v1/projects/temp", "", nil, []upFile{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}, {"f", "6"}}, "X-Test-IP", "192.0.2.3"), 413, "UPLOAD_TOO_LARGE")
+	e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.2").want(t, 200, "")
+	e.upload(t, "POST", "/v1/projects/temp", "", nil, []upFile{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}, {"f", "6"}}, "X-Test-IP", "192.0.2.3").want(t, 413, "UPLOAD_TOO_LARGE")
 
 	// Claim on free: +7 days; again: 409; unknown token: 404.
 	acc := e.account(t, "free")
 	c := e.json(t, "POST", "/v1/projects/claim/"+token, acc, nil)
-	wantResp(t, c, 200, "")
+	c.want(t, 200, "")
 	cexp, _ := time.Parse(readapi.TimeLayout, c.data()["expiresAt"].(string))
-	if c.data()["slug"] != s || c.data()["projectId"] != d["projectId"] || !cexp.Equal(e.clock.Now().Add(7*24*time.Hour)) {
+	if c.data()["slug"] != s || c.data()["projectId"] != d["projectId"] || !cexp.Equal(e.clock.now().Add(7*24*time.Hour)) {
 		t.Errorf("claim = %v", c.data())
 	}
-	wantResp(t, e.json(t, "POST", "/v1/projects/claim/"+token, e.account(t, "pro"), nil), 409, "ALREADY_CLAIMED")
-	wantResp(t, e.json(t, "POST", "/v1/projects/claim/"+strings.Repeat("z", 32), acc, nil), 404, "NOT_FOUND")
+	e.json(t, "POST", "/v1/projects/claim/"+token, e.account(t, "pro"), nil).want(t, 409, "ALREADY_CLAIMED")
+	e.json(t, "POST", "/v1/projects/claim/"+strings.Repeat("z", 32), acc, nil).want(t, 404, "NOT_FOUND")
 	g := e.json(t, "GET", "/v1/projects/"+d["projectId"].(string), acc, nil)
-	wantResp(t, g, 200, "")
+	g.want(t, 200, "")
 
 	// Paid claim: permanent.
 	paidTok := r2.data()["claimToken"].(string)
 	c = e.json(t, "POST", "/v1/projects/claim/"+paidTok, e.account(t, "pro"), nil)
-	wantResp(t, c, 200, "")
+	c.want(t, 200, "")
 	if c.data()["expiresAt"] != nil {
 		t.Errorf("paid claim expiresAt = %v", c.data()["expiresAt"])
 	}
 
 	// Expiry: past the TTL the unclaimed one is expired and purged, its claim 404, its slug free.
 	unclaimed := e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.9").data()
-	e.clock.Advance(15*time.Minute + time.Second)
+	e.clock.advance(15*time.Minute + time.Second)
 	n, err := e.expiry.Tick(t.Context())
 	if err != nil || n < 1 {
 		t.Fatalf("expiry tick = %d, %v", n, err)
 	}
-	wantResp(t, e.json(t, "POST", "/v1/projects/claim/"+unclaimed["claimToken"].(string), acc, nil), 404, "NOT_FOUND")
+	e.json(t, "POST", "/v1/projects/claim/"+unclaimed["claimToken"].(string), acc, nil).want(t, 404, "NOT_FOUND")
 	st, err := commands.Load(t.Context(), e.store, "slug-"+unclaimed["slug"].(string))
 	if err != nil || len(st.Events) != 2 || st.Events[1].EventType() != events.TypeSlugReleased {
 		t.Errorf("slug stream after purge = %v, %v", st.Events, err)
@@ -651,7 +509,7 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 	if n, err := e.expiry.Tick(t.Context()); err != nil || n != 0 {
 		t.Errorf("second tick = %d, %v", n, err)
 	}
-	if ok, err := e.projects.Expire(t.Context(), unclaimed["projectId"].(string), e.clock.Now()); ok || err != nil {
+	if ok, err := e.projects.Expire(t.Context(), unclaimed["projectId"].(string), e.clock.now()); ok || err != nil {
 		t.Errorf("repeated expire = %v, %v", ok, err)
 	}
 }

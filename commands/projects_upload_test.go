@@ -69,10 +69,10 @@ func TestRejectedProjectUploadsStoreNothing(t *testing.T) {
 	e := newProjEnv(t)
 	starter, free := e.account(t, "starter"), e.account(t, "free")
 	r := e.upload(t, "POST", "/v1/projects", starter, map[string]string{"title": "Base", "slug": "taken"}, siteFiles)
-	wantResp(t, r, 201, "")
+	r.want(t, 201, "")
 	starterID := r.data()["projectId"].(string)
 	r = e.upload(t, "POST", "/v1/projects", free, map[string]string{"title": "Free"}, siteFiles)
-	wantResp(t, r, 201, "")
+	r.want(t, 201, "")
 	freeID := r.data()["projectId"].(string)
 
 	fresh := []upFile{{"index.html", "<h1>never stored</h1>"}, {"app.js", "console.log('never')"}}
@@ -108,7 +108,7 @@ func TestRejectedProjectUploadsStoreNothing(t *testing.T) {
 					t.Fatalf("status = %d, want a refusal; body %v", r.Status, r.Body)
 				}
 			} else {
-				wantResp(t, r, tc.status, tc.code)
+				r.want(t, tc.status, tc.code)
 			}
 			if after := e.blobSnapshot(t); !maps.Equal(after, blobsBefore) {
 				t.Errorf("blob store changed: %d files before, %d after", len(blobsBefore), len(after))
@@ -121,7 +121,7 @@ func TestRejectedProjectUploadsStoreNothing(t *testing.T) {
 
 	// The same files, accepted, are stored: the snapshot does see writes.
 	before := e.blobSnapshot(t)
-	wantResp(t, e.upload(t, "POST", "/v1/projects", starter, map[string]string{"title": "Stored"}, fresh), 201, "")
+	e.upload(t, "POST", "/v1/projects", starter, map[string]string{"title": "Stored"}, fresh).want(t, 201, "")
 	if after := e.blobSnapshot(t); len(after) != len(before)+3 { // two files and the manifest
 		t.Errorf("accepted upload: %d files before, %d after, want +3", len(before), len(after))
 	}

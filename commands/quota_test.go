@@ -43,7 +43,7 @@ func quotaInstance(t *testing.T, e *projEnv) *commands.Projects {
 	if err != nil {
 		t.Fatalf("keyring: %v", err)
 	}
-	return commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, e.clock.Now, logger).
+	return commands.NewProjects(store, commands.NewPGProjectLookup(pool), nil, keys, 0, e.clock.now, logger).
 		WithQuotaGate(commands.NewPGQuotaGate(pool, runner))
 }
 

@@ -2,12 +2,9 @@ package commands_test
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"mime/multipart"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -19,11 +16,8 @@ import (
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/commands/projectsupload"
-	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/account"
-	"github.com/litehost/litehost/domain/customdomain"
 	"github.com/litehost/litehost/domain/project"
-	"github.com/litehost/litehost/domain/slug"
 	"github.com/litehost/litehost/domain/workspace"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/events/blobs"
@@ -33,58 +27,6 @@ import (
 	"github.com/litehost/litehost/projections"
 	"github.com/litehost/litehost/readapi"
 )
-
-// scopeRules mirrors cmd/litehost's ruleStatus for the rules these tests meet.
-var scopeRules = map[domain.Error]struct {
-	status int
-	code   string
-}{
-	project.ErrNotFound:                {404, "NOT_FOUND"},
-	slug.ErrTaken:                      {409, "SLUG_TAKEN"},
-	workspace.ErrNotFound:              {404, "NOT_FOUND"},
-	customdomain.ErrNotFound:           {404, "NOT_FOUND"},
-	customdomain.ErrTaken:              {409, "DOMAIN_TAKEN"},
-	customdomain.ErrInUse:              {409, "DOMAIN_IN_USE"},
-	customdomain.ErrNotActive:          {422, "DOMAIN_NOT_ACTIVE"},
-	customdomain.ErrVerificationFailed: {422, "DOMAIN_VERIFICATION_FAILED"},
-}
-
-// scopeErrors is a small stand-in for cmd/litehost's error middleware.
-func scopeErrors(c *gin.Context) {
-	c.Next()
-	if len(c.Errors) == 0 || c.Writer.Written() {
-		return
-	}
-	err := c.Errors[0].Err
-	var (
-		httpErr *commands.HTTPError
-		rule    domain.Error
-		inv     domain.Invalid
-	)
-	body := gin.H{"status": "error", "error": err.Error()}
-	status, code := 500, "SERVER_ERROR"
-	switch {
-	case errors.As(err, &httpErr):
-		status, code = httpErr.Status, httpErr.Code
-		for k, v := range httpErr.Details {
-			body[k] = v
-		}
-	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
-		status, code = 404, "NOT_FOUND"
-	case errors.Is(err, readapi.ErrFreeTier):
-		status, code = 403, "FREE_TIER_RESTRICTED"
-		body["requiredTier"] = "starter"
-	case errors.As(err, &inv):
-		status, code = 422, "VALIDATION_FAILED"
-		body["fields"] = map[string]string(inv)
-	case errors.As(err, &rule):
-		if r, ok := scopeRules[rule]; ok {
-			status, code = r.status, r.code
-		}
-	}
-	body["code"] = code
-	c.AbortWithStatusJSON(status, body)
-}
 
 // scopeAuth authenticates with the X-Test-Account header in place of an API key.
 func scopeAuth(c *gin.Context) {
@@ -105,7 +47,7 @@ type scopeEnv struct {
 	domains *commands.Domains
 	dns     *txtServer
 	cleanup func() *commands.WorkspaceCleanup
-	srv     *httptest.Server
+	testAPI
 }
 
 const scopeSites = "sites.test"
@@ -141,7 +83,7 @@ func newScopeEnv(t *testing.T) *scopeEnv {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.ContextWithFallback = true
-	e.Use(readDomains.HostMiddleware(scopeSites, "127.0.0.1"), readapi.NewSites(pool, bs, scopeSites, now, logger).Middleware(), scopeErrors)
+	e.Use(readDomains.HostMiddleware(scopeSites, "127.0.0.1"), readapi.NewSites(pool, bs, scopeSites, now, logger).Middleware(), renderErrors)
 	v1 := e.Group("/v1")
 	commands.NewProjectRoutes(p, projectsupload.New(bs), commands.NewLimiter(pool), runner, siteURL, nil).Register(v1, scopeAuth)
 	readapi.NewProjects(pool, siteURL).Register(v1, scopeAuth)
@@ -151,7 +93,7 @@ func newScopeEnv(t *testing.T) *scopeEnv {
 	readDomains.Register(v1, scopeAuth)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	env := &scopeEnv{pool: pool, store: store, runner: runner, keys: keys, domains: doms, dns: dns, srv: srv}
+	env := &scopeEnv{pool: pool, store: store, runner: runner, keys: keys, domains: doms, dns: dns, testAPI: testAPI{srv}}
 	env.cleanup = func() *commands.WorkspaceCleanup {
 		c := commands.NewWorkspaceCleanup(store, store, pool, runner, now, logger)
 		c.LockPoll = 100 * time.Millisecond
@@ -194,64 +136,8 @@ func (e *scopeEnv) appendEvents(t *testing.T, stream string, evs ...events.Event
 	return res.Position
 }
 
-type scopeResp struct {
-	Status int
-	Body   map[string]any
-}
-
-func (r scopeResp) data() map[string]any {
-	d, _ := r.Body["data"].(map[string]any)
-	return d
-}
-
-func (r scopeResp) want(t *testing.T, status int, code string) scopeResp {
-	t.Helper()
-	if r.Status != status {
-		t.Fatalf("status = %d, want %d; body %v", r.Status, status, r.Body)
-	}
-	if code != "" && r.Body["code"] != code {
-		t.Fatalf("code = %v, want %s; body %v", r.Body["code"], code, r.Body)
-	}
-	return r
-}
-
-func (e *scopeEnv) do(t *testing.T, method, path, accountID string, body io.Reader, contentType string) scopeResp {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, e.srv.URL+path, body)
-	pgtest.Must(t, err, "request")
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if accountID != "" {
-		req.Header.Set("X-Test-Account", accountID)
-	}
-	res, err := http.DefaultClient.Do(req)
-	pgtest.Must(t, err, "%s %s", method, path)
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	out := scopeResp{Status: res.StatusCode}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out.Body); err != nil {
-			t.Fatalf("%s %s: body %q: %v", method, path, raw, err)
-		}
-	}
-	return out
-}
-
-func (e *scopeEnv) json(t *testing.T, method, path, accountID string, body any) scopeResp {
-	t.Helper()
-	var r io.Reader
-	if s, ok := body.(string); ok {
-		r = strings.NewReader(s)
-	} else if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	return e.do(t, method, path, accountID, r, "application/json")
-}
-
 // createProject creates a one-page project through POST /v1/projects with extra form fields.
-func (e *scopeEnv) createProject(t *testing.T, accountID, title string, fields map[string]string) scopeResp {
+func (e *scopeEnv) createProject(t *testing.T, accountID, title string, fields map[string]string) apiResp {
 	t.Helper()
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
@@ -271,7 +157,7 @@ func TestWorkspaceRoutes(t *testing.T) {
 
 	// Free accounts: every workspace endpoint is 403 FREE_TIER_RESTRICTED naming starter.
 	someID := uuid.NewString()
-	for _, r := range []scopeResp{
+	for _, r := range []apiResp{
 		e.json(t, "GET", "/v1/workspaces", free, nil),
 		e.json(t, "POST", "/v1/workspaces", free, map[string]any{"name": "Team"}),
 		e.json(t, "PATCH", "/v1/workspaces/"+someID, free, map[string]any{"name": "Team"}),
