@@ -18,6 +18,7 @@ import (
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/domain/slug"
 	"github.com/litehost/litehost/domain/workspace"
+	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/readapi"
 )
 
@@ -84,6 +85,20 @@ func renderErrors(c *gin.Context) {
 	}
 	body["code"] = code
 	c.AbortWithStatusJSON(status, body)
+}
+
+// requireAccount authenticates with the X-Test-Account header in place of an API key: the account
+// becomes the principal and the actor, on top of whatever metadata earlier middleware set.
+func requireAccount(c *gin.Context) {
+	id := c.GetHeader("X-Test-Account")
+	if id == "" {
+		c.AbortWithStatusJSON(401, gin.H{"status": "error", "code": "API_KEY_MISSING"})
+		return
+	}
+	ctx := events.WithPrincipal(c.Request.Context(), events.Principal{AccountID: id})
+	md := events.MetadataFrom(ctx)
+	md.Actor = events.AccountActor(id)
+	c.Request = c.Request.WithContext(events.WithMetadata(ctx, md))
 }
 
 // apiResp is one answer of the test API: its status, headers and decoded JSON envelope.

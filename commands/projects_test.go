@@ -30,16 +30,6 @@ import (
 	"github.com/litehost/litehost/readapi"
 )
 
-// requireAccount authenticates with the X-Test-Account header in place of an API key.
-func requireAccount(c *gin.Context) {
-	id := c.GetHeader("X-Test-Account")
-	if id == "" {
-		c.AbortWithStatusJSON(401, gin.H{"status": "error", "code": "API_KEY_MISSING"})
-		return
-	}
-	c.Request = c.Request.WithContext(events.WithPrincipal(c.Request.Context(), events.Principal{AccountID: id}))
-}
-
 type projEnv struct {
 	pool     *pgxpool.Pool
 	store    *pgstore.Store

@@ -28,17 +28,6 @@ import (
 	"github.com/litehost/litehost/readapi"
 )
 
-// scopeAuth authenticates with the X-Test-Account header in place of an API key.
-func scopeAuth(c *gin.Context) {
-	id := c.GetHeader("X-Test-Account")
-	if id == "" {
-		c.AbortWithStatusJSON(401, gin.H{"status": "error", "code": "API_KEY_MISSING"})
-		return
-	}
-	ctx := events.WithPrincipal(c.Request.Context(), events.Principal{AccountID: id})
-	c.Request = c.Request.WithContext(events.WithMetadata(ctx, events.Metadata{Actor: events.AccountActor(id)}))
-}
-
 type scopeEnv struct {
 	pool    *pgxpool.Pool
 	store   *pgstore.Store
@@ -85,12 +74,12 @@ func newScopeEnv(t *testing.T) *scopeEnv {
 	e.ContextWithFallback = true
 	e.Use(readDomains.HostMiddleware(scopeSites, "127.0.0.1"), readapi.NewSites(pool, bs, scopeSites, now, logger).Middleware(), renderErrors)
 	v1 := e.Group("/v1")
-	commands.NewProjectRoutes(p, projectsupload.New(bs), commands.NewLimiter(pool), runner, siteURL, nil).Register(v1, scopeAuth)
-	readapi.NewProjects(pool, siteURL).Register(v1, scopeAuth)
-	commands.NewWorkspaceRoutes(ws, scopes, runner).Register(v1, scopeAuth)
-	readapi.NewWorkspaces(pool).Register(v1, scopeAuth)
-	commands.NewDomainRoutes(doms, runner).Register(v1, scopeAuth)
-	readDomains.Register(v1, scopeAuth)
+	commands.NewProjectRoutes(p, projectsupload.New(bs), commands.NewLimiter(pool), runner, siteURL, nil).Register(v1, requireAccount)
+	readapi.NewProjects(pool, siteURL).Register(v1, requireAccount)
+	commands.NewWorkspaceRoutes(ws, scopes, runner).Register(v1, requireAccount)
+	readapi.NewWorkspaces(pool).Register(v1, requireAccount)
+	commands.NewDomainRoutes(doms, runner).Register(v1, requireAccount)
+	readDomains.Register(v1, requireAccount)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	env := &scopeEnv{pool: pool, store: store, runner: runner, keys: keys, domains: doms, dns: dns, testAPI: testAPI{srv}}
