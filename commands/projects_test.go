@@ -45,19 +45,8 @@ const sites = "sites.test"
 
 func newProjEnv(t *testing.T) *projEnv {
 	t.Helper()
-	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
-	pool := pgtest.NewPool(t)
-	store := pgstore.New(pool, logger)
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatalf("migrate store: %v", err)
-	}
-	if err := projections.Migrate(ctx, pool); err != nil {
-		t.Fatalf("migrate projections: %v", err)
-	}
-	if err := commands.Migrate(ctx, pool); err != nil {
-		t.Fatalf("migrate commands: %v", err)
-	}
+	pool, store := newMigratedStore(t, logger)
 	bs, err := blobs.New(t.TempDir())
 	if err != nil {
 		t.Fatalf("blobs: %v", err)
@@ -97,18 +86,8 @@ func (e *projEnv) account(t *testing.T, tier string) string {
 	if !ok {
 		t.Fatalf("unknown tier %s", tier)
 	}
-	ev := events.AccountRegistered{AccountID: id, Email: id + "@example.com", Plan: tier, Limits: limits, At: e.clock.now()}
-	d, err := events.Encode(ev, uuid.New(), events.Metadata{Actor: "system:test"})
-	if err != nil {
-		t.Fatalf("encode: %v", err)
-	}
-	res, err := e.store.Append(t.Context(), "account-"+id, events.NoStream(), []events.EventData{d})
-	if err != nil {
-		t.Fatalf("register: %v", err)
-	}
-	if err := e.runner.WaitFor(t.Context(), res.Position); err != nil {
-		t.Fatalf("wait for account: %v", err)
-	}
+	pos := appendEvents(t, e.store, "account-"+id, events.AccountRegistered{AccountID: id, Email: id + "@example.com", Plan: tier, Limits: limits, At: e.clock.now()})
+	pgtest.Must(t, e.runner.WaitFor(t.Context(), pos), "wait for account")
 	return id
 }
 

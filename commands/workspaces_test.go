@@ -45,13 +45,8 @@ const scopeSites = "sites.test"
 // with the custom-host middleware, every projector they need, and a DNS server on loopback.
 func newScopeEnv(t *testing.T) *scopeEnv {
 	t.Helper()
-	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
-	pool := pgtest.NewPool(t)
-	store := pgstore.New(pool, logger)
-	pgtest.Must(t, store.Migrate(ctx), "migrate store")
-	pgtest.Must(t, projections.Migrate(ctx, pool), "migrate projections")
-	pgtest.Must(t, commands.Migrate(ctx, pool), "migrate commands")
+	pool, store := newMigratedStore(t, logger)
 	bs, err := blobs.New(t.TempDir())
 	pgtest.Must(t, err, "blobs")
 	keys, err := secret.New(bytes.Repeat([]byte("s"), 32))
@@ -106,23 +101,10 @@ func (e *scopeEnv) account(t *testing.T, tier string) string {
 		t.Fatalf("unknown tier %s", tier)
 	}
 	email := id + "@example.com"
-	e.appendEvents(t, "identity-"+e.keys.Hash(secret.PurposeIdentifier, email), events.IdentityClaimed{AccountID: id, Kind: "email", At: time.Now().UTC()})
-	pos := e.appendEvents(t, "account-"+id, events.AccountRegistered{AccountID: id, Email: email, Plan: tier, Limits: limits, At: time.Now().UTC()})
+	appendEvents(t, e.store, "identity-"+e.keys.Hash(secret.PurposeIdentifier, email), events.IdentityClaimed{AccountID: id, Kind: "email", At: time.Now().UTC()})
+	pos := appendEvents(t, e.store, "account-"+id, events.AccountRegistered{AccountID: id, Email: email, Plan: tier, Limits: limits, At: time.Now().UTC()})
 	pgtest.Must(t, e.runner.WaitFor(t.Context(), pos), "wait for account")
 	return id
-}
-
-func (e *scopeEnv) appendEvents(t *testing.T, stream string, evs ...events.Event) events.Position {
-	t.Helper()
-	data := make([]events.EventData, len(evs))
-	for i, ev := range evs {
-		d, err := events.Encode(ev, uuid.New(), events.Metadata{Actor: "system:test"})
-		pgtest.Must(t, err, "encode")
-		data[i] = d
-	}
-	res, err := e.store.Append(t.Context(), stream, events.Any(), data)
-	pgtest.Must(t, err, "append to %s", stream)
-	return res.Position
 }
 
 // createProject creates a one-page project through POST /v1/projects with extra form fields.
@@ -322,7 +304,7 @@ func TestWorkspaceDeletionMovesProjects(t *testing.T) {
 	// A project that lands in the workspace after its deletion (a create racing the delete) is
 	// moved out too.
 	racer := uuid.NewString()
-	e.appendEvents(t, project.Stream(racer), events.ProjectCreated{ProjectID: racer, OwnerID: owner, WorkspaceID: doomed,
+	appendEvents(t, e.store, project.Stream(racer), events.ProjectCreated{ProjectID: racer, OwnerID: owner, WorkspaceID: doomed,
 		Settings:   events.ProjectSettings{Title: "Racer", Slug: "racer-" + racer[:8], Status: "public", Access: "public"},
 		Deployment: events.Deployment{DeploymentID: uuid.NewString(), Version: 1, Type: "html"}, At: time.Now().UTC()})
 	deadline = time.Now().Add(5 * time.Second)

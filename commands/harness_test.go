@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/domain"
@@ -19,8 +22,37 @@ import (
 	"github.com/litehost/litehost/domain/slug"
 	"github.com/litehost/litehost/domain/workspace"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/pgstore"
+	"github.com/litehost/litehost/events/pgtest"
+	"github.com/litehost/litehost/projections"
 	"github.com/litehost/litehost/readapi"
 )
+
+// newMigratedStore creates a database for t with the event store, the read models and the
+// command-side tables, and returns a pool on it and the PostgreSQL event store.
+func newMigratedStore(t *testing.T, logger *slog.Logger) (*pgxpool.Pool, *pgstore.Store) {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	store := pgstore.New(pool, logger)
+	pgtest.Must(t, store.Migrate(t.Context()), "migrate store")
+	pgtest.Must(t, projections.Migrate(t.Context(), pool), "migrate projections")
+	pgtest.Must(t, commands.Migrate(t.Context(), pool), "migrate commands")
+	return pool, store
+}
+
+// appendEvents appends evs to stream as the system and returns the position of the last.
+func appendEvents(t *testing.T, store *pgstore.Store, stream string, evs ...events.Event) events.Position {
+	t.Helper()
+	data := make([]events.EventData, len(evs))
+	for i, ev := range evs {
+		d, err := events.Encode(ev, uuid.New(), events.Metadata{Actor: "system:test"})
+		pgtest.Must(t, err, "encode")
+		data[i] = d
+	}
+	res, err := store.Append(t.Context(), stream, events.Any(), data)
+	pgtest.Must(t, err, "append to %s", stream)
+	return res.Position
+}
 
 // testRules mirrors cmd/litehost's ruleStatus for the rules these tests meet.
 var testRules = map[domain.Error]struct {
