@@ -101,6 +101,24 @@ func advanceIfBehind(ctx context.Context, pool *pgxpool.Pool, name string, pos e
 	return tag.RowsAffected() > 0, nil
 }
 
+// skipCheckpoint moves name's checkpoint to pos over a stretch of events the projector has no
+// handler for, all of (base, pos], and only when the stored checkpoint lies in [base, pos):
+// moving it within that stretch skips nothing the projector needs, whoever stored it. A
+// checkpoint before base was reset by a rebuild: moving that one to pos would make the
+// rebuild skip the events in between, so it stays. It reports whether the row moved.
+func skipCheckpoint(ctx context.Context, pool *pgxpool.Pool, name string, base, pos events.Position, created time.Time) (bool, error) {
+	bc, bp := dbPos(base)
+	c, p := dbPos(pos)
+	const q = `UPDATE projection_checkpoints
+		SET commit_pos = $4, prepare_pos = $5, event_created_at = $6, updated_at = now()
+		WHERE name = $1 AND (commit_pos, prepare_pos) >= ($2, $3) AND (commit_pos, prepare_pos) < ($4, $5)`
+	tag, err := pool.Exec(ctx, q, name, bc, bp, c, p, nullTime(created))
+	if err != nil {
+		return false, fmt.Errorf("save checkpoint %s: %w", name, err)
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
 // setState records a projector's state and error for every instance and the CLI to see.
 func setState(ctx context.Context, pool *pgxpool.Pool, name, state, lastErr string) error {
 	const q = `INSERT INTO projection_checkpoints AS cp (name, state, last_error) VALUES ($1, $2, $3)

@@ -104,9 +104,15 @@ type procState struct {
 	// pos is how far the projector's read model is known to be complete: this runner's
 	// commits and skips, the checkpoints table, and (when not running) the log (cover).
 	pos events.Position
-	// unsaved is the newest skipped event whose checkpoint is not stored yet (when dirty);
-	// skips counts the skipped events since the last flush began.
+	// last is the newest event this runner's projector has handled (applied, found applied, or
+	// skipped), or the checkpoint its subscription started after: every event in between was
+	// delivered here in order.
+	last events.Position
+	// unsaved is the newest skipped event whose checkpoint is not stored yet (when dirty), and
+	// base is last before the first of those skips: every event in (base, unsaved] is one the
+	// projector has no handler for. skips counts the skipped events since the last flush began.
 	dirty          bool
+	base           events.Position
 	unsaved        events.Position
 	unsavedCreated time.Time
 	skips          int
@@ -116,7 +122,7 @@ type procState struct {
 }
 
 func (p *procState) clearUnsaved() {
-	p.dirty, p.unsaved, p.unsavedCreated, p.skips = false, events.Position{}, time.Time{}, 0
+	p.dirty, p.base, p.unsaved, p.unsavedCreated, p.skips = false, events.Position{}, events.Position{}, time.Time{}, 0
 }
 
 // NewRunner returns a Runner for projectors. Call Run to start them; WaitFor and Status work
@@ -237,7 +243,7 @@ func (r *Runner) run(ctx context.Context) error {
 		},
 		SubscriberConstructor: func(p cqrs.EventGroupProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			s := NewSubscriber(r.pool, r.store, r.logger)
-			s.halted = r.failed
+			s.halted, s.started = r.failed, r.subscribed
 			return s, nil
 		},
 		AckOnUnknownEvent: true,
@@ -313,6 +319,9 @@ func (r *Runner) advanced(name string, pos events.Position, _ time.Time, applied
 	if p.dirty && p.unsaved.Compare(pos) <= 0 {
 		p.clearUnsaved()
 	}
+	if pos.Compare(p.last) > 0 {
+		p.last = pos
+	}
 	if pos.Compare(p.pos) <= 0 {
 		return
 	}
@@ -330,8 +339,14 @@ func (r *Runner) skipped(name string, pos events.Position, created time.Time) {
 		r.mu.Unlock()
 		return
 	}
-	if !p.dirty || pos.Compare(p.unsaved) > 0 {
-		p.dirty, p.unsaved, p.unsavedCreated = true, pos, created
+	if !p.dirty {
+		p.dirty, p.base = true, p.last
+	}
+	if pos.Compare(p.unsaved) > 0 {
+		p.unsaved, p.unsavedCreated = pos, created
+	}
+	if pos.Compare(p.last) > 0 {
+		p.last = pos
 	}
 	p.skips++
 	kick := p.skips == orDefault(r.FlushEvents, DefaultFlushEvents)
@@ -345,6 +360,16 @@ func (r *Runner) skipped(name string, pos events.Position, created time.Time) {
 		case r.flushKick <- struct{}{}:
 		default: // a flush is already due
 		}
+	}
+}
+
+// subscribed records where a subscription of projector name starts: the stored checkpoint, the
+// base of the first skips that follow.
+func (r *Runner) subscribed(name string, from events.Position) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p, ok := r.procs[name]; ok && from.Compare(p.last) > 0 {
+		p.last = from
 	}
 }
 
@@ -379,27 +404,27 @@ func (r *Runner) finalFlush(ctx context.Context) {
 	}
 }
 
-// flush stores the checkpoint of every projector with unsaved skipped events, with the same
-// guarded upsert as before (monotonic even when another instance or this runner's next applied
-// event got further meanwhile). It does no I/O when nothing is unsaved.
+// flush stores the checkpoint of every projector with unsaved skipped events (skipCheckpoint:
+// only over the stretch of skipped events, so never past an event a rebuild has not applied).
+// It does no I/O when nothing is unsaved.
 func (r *Runner) flush(ctx context.Context) error {
 	type save struct {
-		name    string
-		pos     events.Position
-		created time.Time
+		name      string
+		base, pos events.Position
+		created   time.Time
 	}
 	var saves []save
 	r.mu.Lock()
 	for _, p := range r.projectors {
 		if s := r.procs[p.Name]; s.dirty {
-			saves = append(saves, save{p.Name, s.unsaved, s.unsavedCreated})
+			saves = append(saves, save{p.Name, s.base, s.unsaved, s.unsavedCreated})
 			s.skips = 0
 		}
 	}
 	r.mu.Unlock()
 	var errs []error
 	for _, sv := range saves {
-		if _, err := advanceIfBehind(ctx, r.pool, sv.name, sv.pos, sv.created); err != nil {
+		if _, err := skipCheckpoint(ctx, r.pool, sv.name, sv.base, sv.pos, sv.created); err != nil {
 			errs = append(errs, err)
 			continue
 		}

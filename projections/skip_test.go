@@ -308,3 +308,38 @@ func TestTwoRunningInstancesWithSkippedEvents(t *testing.T) {
 		t.Errorf("log (-want +got):\n%s", diff)
 	}
 }
+
+func TestSkippedCheckpointNeverPassesARebuildReset(t *testing.T) {
+	e := newEnv(t)
+	r := lazyRunner(e, e.store)
+	start(t, r)
+	applied := e.appendEvs(t, "acc-1", added{Key: "k", N: 1})
+	var last events.Position
+	for i := range 3 {
+		last = e.appendEvs(t, fmt.Sprintf("other-%d", i), ignored{})
+	}
+	pgtest.Must(t, r.WaitFor(t.Context(), last), "wait")
+	wantTotals := totals(t, e.pool)
+
+	// A rebuild has just reset the read model and the checkpoint when the skipped events are
+	// saved: the checkpoint must stay at the start, or the rebuild would skip the applied event.
+	pgtest.Must(t, reset(t.Context(), e.pool, []Projector{testProjector("ptest-a", nil)}), "reset")
+	pgtest.Must(t, r.flush(t.Context()), "flush")
+	if cp, _ := rowVersion(t, e.pool, "ptest-a"); cp != events.Start {
+		t.Fatalf("checkpoint after a reset and a flush = %s, want the start", cp)
+	}
+	pgtest.Must(t, Rebuild(t.Context(), e.pool, e.store, e.logger, nil, testProjector("ptest-a", nil)), "rebuild")
+	if diff := cmp.Diff(wantTotals, totals(t, e.pool)); diff != "" {
+		t.Errorf("totals after rebuild (-want +got):\n%s", diff)
+	}
+
+	// Without a reset, a flush saves them (the stored checkpoint is within their stretch).
+	for i := range 2 {
+		last = e.appendEvs(t, fmt.Sprintf("more-%d", i), ignored{})
+	}
+	pgtest.Must(t, r.WaitFor(t.Context(), last), "wait")
+	pgtest.Must(t, r.flush(t.Context()), "flush")
+	if cp, _ := rowVersion(t, e.pool, "ptest-a"); cp != last {
+		t.Errorf("checkpoint after flush = %s, want %s (applied %s)", cp, last, applied)
+	}
+}

@@ -44,6 +44,8 @@ type Subscriber struct {
 	// halted reports whether topic's projector has failed; its delivery then stops instead of
 	// resending the failing event forever (no poison queue: the event is never skipped).
 	halted func(topic string) bool
+	// started, when set, is told the checkpoint a subscription of topic starts after.
+	started func(topic string, from events.Position)
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -68,6 +70,9 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	from, err := readCheckpoint(ctx, s.pool, topic)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", topic, err)
+	}
+	if s.started != nil {
+		s.started(topic, from)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	out := make(chan *message.Message)
