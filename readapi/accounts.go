@@ -9,8 +9,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/litehost/litehost/events"
 )
 
 // Accounts serves the caller's own account: GET /v1/user and GET /v1/auth/session.
@@ -93,23 +91,13 @@ const userQuery = `SELECT a.id::text AS id, a.email, a.phone, a.plan, a.max_proj
 	WHERE a.id = $1`
 
 func (a *Accounts) user(c *gin.Context) {
-	p, ok := events.PrincipalFrom(c.Request.Context())
+	p, ok := caller(c)
 	if !ok {
-		_ = c.Error(AuthError{Code: CodeAPIKeyMissing})
 		return
 	}
-	rows, err := a.pool.Query(c.Request.Context(), userQuery, p.AccountID)
+	row, err := queryOne[userRow](c.Request.Context(), a.pool, "read user", userQuery, p.AccountID)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("read user: %w", err))
-		return
-	}
-	row, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[userRow])
-	if errors.Is(err, pgx.ErrNoRows) {
-		_ = c.Error(ErrNotFound)
-		return
-	}
-	if err != nil {
-		_ = c.Error(fmt.Errorf("read user: %w", err))
+		_ = c.Error(err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "success", "data": User{
@@ -139,9 +127,8 @@ const sessionQuery = `SELECT k.expires_at, k.created_at, s.refresh_expires_at
 	WHERE k.key_hash = $1`
 
 func (a *Accounts) session(c *gin.Context) {
-	p, ok := events.PrincipalFrom(c.Request.Context())
+	p, ok := caller(c)
 	if !ok {
-		_ = c.Error(AuthError{Code: CodeAPIKeyMissing})
 		return
 	}
 	var expires, created, refreshExpires time.Time

@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 
 	"github.com/litehost/litehost/events"
 )
@@ -74,14 +73,12 @@ type AuditPage struct {
 }
 
 func (a *Audit) projectEvents(c *gin.Context) {
-	pr, ok := events.PrincipalFrom(c.Request.Context())
+	pr, ok := caller(c)
 	if !ok {
-		_ = c.Error(AuthError{Code: CodeAPIKeyMissing})
 		return
 	}
-	id := c.Param("id")
-	if uuid.Validate(id) != nil {
-		_ = c.Error(ErrNotFound)
+	id, ok := pathID(c)
+	if !ok {
 		return
 	}
 	bad := InvalidQuery{}

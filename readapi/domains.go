@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -105,14 +104,9 @@ func (d *Domains) list(c *gin.Context) {
 	if !ok {
 		return
 	}
-	rows, err := d.pool.Query(c.Request.Context(), domainsQuery, accountID)
+	got, err := queryAll[domainRow](c.Request.Context(), d.pool, "list domains", domainsQuery, accountID)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("list domains: %w", err))
-		return
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[domainRow])
-	if err != nil {
-		_ = c.Error(fmt.Errorf("list domains: %w", err))
+		_ = c.Error(err)
 		return
 	}
 	out := make([]Domain, len(got))
@@ -136,34 +130,19 @@ func (d *Domains) get(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id := c.Param("id")
-	if uuid.Validate(id) != nil {
-		_ = c.Error(ErrNotFound)
+	id, ok := pathID(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
-	rows, err := d.pool.Query(ctx, domainQuery, id, accountID)
+	row, err := queryOne[domainRow](ctx, d.pool, "get domain", domainQuery, id, accountID)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("get domain: %w", err))
+		_ = c.Error(err)
 		return
 	}
-	row, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[domainRow])
-	if errors.Is(err, pgx.ErrNoRows) {
-		_ = c.Error(ErrNotFound)
-		return
-	}
+	ps, err := queryAll[domainProjectRow](ctx, d.pool, "domain projects", domainProjectsQuery, id)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("get domain: %w", err))
-		return
-	}
-	prows, err := d.pool.Query(ctx, domainProjectsQuery, id)
-	if err != nil {
-		_ = c.Error(fmt.Errorf("domain projects: %w", err))
-		return
-	}
-	ps, err := pgx.CollectRows(prows, pgx.RowToStructByName[domainProjectRow])
-	if err != nil {
-		_ = c.Error(fmt.Errorf("domain projects: %w", err))
+		_ = c.Error(err)
 		return
 	}
 	out := DomainDetail{Domain: row.domain(), Projects: make([]DomainProject, len(ps)),

@@ -9,10 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/litehost/litehost/events"
 )
 
 // Projects serves the caller's projects: GET /v1/projects, /v1/projects/{id} and
@@ -151,9 +148,8 @@ const listQuery = `SELECT ` + projectColumns + ` FROM projects
 	LIMIT $4 OFFSET $5`
 
 func (p *Projects) list(c *gin.Context) {
-	pr, ok := events.PrincipalFrom(c.Request.Context())
+	pr, ok := caller(c)
 	if !ok {
-		_ = c.Error(AuthError{Code: CodeAPIKeyMissing})
 		return
 	}
 	bad := InvalidQuery{}
@@ -180,14 +176,9 @@ func (p *Projects) list(c *gin.Context) {
 		_ = c.Error(bad)
 		return
 	}
-	rows, err := p.pool.Query(c.Request.Context(), listQuery, pr.AccountID, archived, workspace, limit, offset)
+	got, err := queryAll[projectRow](c.Request.Context(), p.pool, "list projects", listQuery, pr.AccountID, archived, workspace, limit, offset)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("list projects: %w", err))
-		return
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[projectRow])
-	if err != nil {
-		_ = c.Error(fmt.Errorf("list projects: %w", err))
+		_ = c.Error(err)
 		return
 	}
 	out := make([]ProjectSummary, len(got))
@@ -201,28 +192,17 @@ func (p *Projects) list(c *gin.Context) {
 const getQuery = `SELECT ` + projectColumns + ` FROM projects WHERE id = $1 AND owner_id = $2`
 
 func (p *Projects) get(c *gin.Context) {
-	pr, ok := events.PrincipalFrom(c.Request.Context())
+	pr, ok := caller(c)
 	if !ok {
-		_ = c.Error(AuthError{Code: CodeAPIKeyMissing})
 		return
 	}
-	id := c.Param("id")
-	if uuid.Validate(id) != nil {
-		_ = c.Error(ErrNotFound)
+	id, ok := pathID(c)
+	if !ok {
 		return
 	}
-	rows, err := p.pool.Query(c.Request.Context(), getQuery, id, pr.AccountID)
+	row, err := queryOne[projectRow](c.Request.Context(), p.pool, "get project", getQuery, id, pr.AccountID)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("get project: %w", err))
-		return
-	}
-	row, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[projectRow])
-	if errors.Is(err, pgx.ErrNoRows) {
-		_ = c.Error(ErrNotFound)
-		return
-	}
-	if err != nil {
-		_ = c.Error(fmt.Errorf("get project: %w", err))
+		_ = c.Error(err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "success", "data": p.project(row)})
@@ -254,14 +234,12 @@ type deploymentRow struct {
 }
 
 func (p *Projects) history(c *gin.Context) {
-	pr, ok := events.PrincipalFrom(c.Request.Context())
+	pr, ok := caller(c)
 	if !ok {
-		_ = c.Error(AuthError{Code: CodeAPIKeyMissing})
 		return
 	}
-	id := c.Param("id")
-	if uuid.Validate(id) != nil {
-		_ = c.Error(ErrNotFound)
+	id, ok := pathID(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
@@ -278,14 +256,9 @@ func (p *Projects) history(c *gin.Context) {
 		_ = c.Error(ErrFreeTier)
 		return
 	}
-	rows, err := p.pool.Query(ctx, historyQuery, id, pr.AccountID)
+	got, err := queryAll[deploymentRow](ctx, p.pool, "project history", historyQuery, id, pr.AccountID)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("project history: %w", err))
-		return
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[deploymentRow])
-	if err != nil {
-		_ = c.Error(fmt.Errorf("project history: %w", err))
+		_ = c.Error(err)
 		return
 	}
 	out := make([]Deployment, len(got))

@@ -6,10 +6,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/litehost/litehost/events"
 )
 
 // Workspaces serves GET /v1/workspaces (spec §4.6): the caller's workspaces, oldest first, each
@@ -41,9 +38,8 @@ const paidQuery = `SELECT COALESCE((SELECT plan <> 'free' FROM accounts WHERE id
 // paidCaller returns the caller's account when its plan is paid; otherwise it records ErrFreeTier
 // (or the missing key) and returns false.
 func paidCaller(c *gin.Context, pool *pgxpool.Pool) (string, bool) {
-	pr, ok := events.PrincipalFrom(c.Request.Context())
+	pr, ok := caller(c)
 	if !ok {
-		_ = c.Error(AuthError{Code: CodeAPIKeyMissing})
 		return "", false
 	}
 	var paid bool
@@ -77,14 +73,9 @@ func (w *Workspaces) list(c *gin.Context) {
 	if !ok {
 		return
 	}
-	rows, err := w.pool.Query(c.Request.Context(), workspacesQuery, accountID)
+	got, err := queryAll[workspaceRow](c.Request.Context(), w.pool, "list workspaces", workspacesQuery, accountID)
 	if err != nil {
-		_ = c.Error(fmt.Errorf("list workspaces: %w", err))
-		return
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[workspaceRow])
-	if err != nil {
-		_ = c.Error(fmt.Errorf("list workspaces: %w", err))
+		_ = c.Error(err)
 		return
 	}
 	out := make([]WorkspaceSummary, len(got))
