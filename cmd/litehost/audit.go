@@ -315,26 +315,25 @@ func writeAudit(w io.Writer, rep auditReport, asJSON bool) error {
 	fmt.Fprintf(w, "Project %s %q (slug %s) as of %s: %s\n", rep.ProjectID, rep.Title, rep.Slug, when, rep.State)
 	fmt.Fprintf(w, "Owner: %s  Workspace: %s\n\n", orDash(rep.OwnerID), orNone(rep.WorkspaceID))
 
-	fmt.Fprintln(w, "DEPLOYMENTS (newest first)")
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tDEPLOYMENT\tSTATUS\tSIZE\tFILES\tCREATED\tACTOR\tFROM\tREQUEST\tROLLBACK OF")
-	for _, d := range rep.Deployments {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Version, d.DeploymentID, d.Status, d.SizeBytes,
-			d.FileCount, d.CreatedAt.UTC().Format(ts), orDash(d.Who.Actor), orDash(d.Who.ClientIP),
-			orDash(d.Who.RequestID), orDash(d.RollbackOf))
-	}
-	if err := tw.Flush(); err != nil {
+	err := writeTable(w, "DEPLOYMENTS (newest first)",
+		"VERSION\tDEPLOYMENT\tSTATUS\tSIZE\tFILES\tCREATED\tACTOR\tFROM\tREQUEST\tROLLBACK OF", func(tw io.Writer) {
+			for _, d := range rep.Deployments {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Version, d.DeploymentID, d.Status, d.SizeBytes,
+					d.FileCount, d.CreatedAt.UTC().Format(ts), orDash(d.Who.Actor), orDash(d.Who.ClientIP),
+					orDash(d.Who.RequestID), orDash(d.RollbackOf))
+			}
+		})
+	if err != nil {
 		return err
 	}
-
-	fmt.Fprintln(w, "\nLIFECYCLE (oldest first)")
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM VERSION\tAT\tEVENT\tACTOR\tFROM\tREQUEST\tDETAIL")
-	for _, e := range rep.Events {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.StreamVersion, e.At.UTC().Format(ts), e.Type,
-			orDash(e.Who.Actor), orDash(e.Who.ClientIP), orDash(e.Who.RequestID), e.Detail)
-	}
-	if err := tw.Flush(); err != nil {
+	err = writeTable(w, "\nLIFECYCLE (oldest first)",
+		"STREAM VERSION\tAT\tEVENT\tACTOR\tFROM\tREQUEST\tDETAIL", func(tw io.Writer) {
+			for _, e := range rep.Events {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.StreamVersion, e.At.UTC().Format(ts), e.Type,
+					orDash(e.Who.Actor), orDash(e.Who.ClientIP), orDash(e.Who.RequestID), e.Detail)
+			}
+		})
+	if err != nil {
 		return err
 	}
 
@@ -349,6 +348,15 @@ func writeAudit(w io.Writer, rep auditReport, asJSON bool) error {
 		}
 	}
 	return nil
+}
+
+// writeTable prints title, then header and the lines rows writes, aligned in columns.
+func writeTable(w io.Writer, title, header string, rows func(tw io.Writer)) error {
+	fmt.Fprintln(w, title)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	return tw.Flush()
 }
 
 func orDash(s string) string {
@@ -417,25 +425,31 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
+// collectRows runs query and collects every row into a T by column name; what names the read in
+// the error.
+func collectRows[T any](ctx context.Context, db querier, what, query string, args ...any) ([]T, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[T])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return got, nil
+}
+
 // verifyReadModel lists every difference between the full replay and the read model's rows for
 // the project. Hashes are compared but never printed.
 func verifyReadModel(ctx context.Context, db querier, rep auditReport) ([]string, error) {
 	s := rep.state
-	rows, err := db.Query(ctx, auditProjectQuery, s.ID)
+	got, err := collectRows[readModelProject](ctx, db, "read projects", auditProjectQuery, s.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read projects: %w", err)
+		return nil, err
 	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[readModelProject])
+	deps, err := collectRows[readModelDeployment](ctx, db, "read deployments", auditDeploymentsQuery, s.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read projects: %w", err)
-	}
-	rows, err = db.Query(ctx, auditDeploymentsQuery, s.ID)
-	if err != nil {
-		return nil, fmt.Errorf("read deployments: %w", err)
-	}
-	deps, err := pgx.CollectRows(rows, pgx.RowToStructByName[readModelDeployment])
-	if err != nil {
-		return nil, fmt.Errorf("read deployments: %w", err)
+		return nil, err
 	}
 
 	var diffs []string
