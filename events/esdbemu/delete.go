@@ -27,24 +27,12 @@ func (s *Server) Delete(ctx context.Context, req *streams.DeleteReq) (*streams.D
 	case *streams.DeleteReq_Options_StreamExists:
 		expected = expectStreamExists
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.log.streams[name]
-	if st != nil && st.tombstoned {
-		return nil, sendTrailers(ctx, streamDeleted(name))
+	pos, err := s.deleteStream(name, expected, false)
+	if err != nil {
+		return nil, sendTrailers(ctx, err)
 	}
-	if st != nil && st.softDeleted && expected == expectStreamExists {
-		return nil, sendTrailers(ctx, streamDeleted(name))
-	}
-	// The stream must have existed, even for any (server test DeleteNoStream).
-	if !s.log.existed(name) || !deleteExpectationHolds(expected, st.last()) {
-		return nil, sendTrailers(ctx, deleteWrongExpected(name, expected, st.last()))
-	}
-	r := s.writeMetadataLocked(name, tombstoneRevision, s.cfg.now().UTC().UnixNano()/100)
-	s.log.stream(name).softDeleted = true
-	s.commitLocked()
 	return &streams.DeleteResp{PositionOption: &streams.DeleteResp_Position_{Position: &streams.DeleteResp_Position{
-		CommitPosition: r.pos, PreparePosition: r.pos,
+		CommitPosition: pos, PreparePosition: pos,
 	}}}, nil
 }
 
@@ -61,31 +49,51 @@ func (s *Server) Tombstone(ctx context.Context, req *streams.TombstoneReq) (*str
 	case *streams.TombstoneReq_Options_StreamExists:
 		expected = expectStreamExists
 	}
+	pos, err := s.deleteStream(name, expected, true)
+	if err != nil {
+		return nil, sendTrailers(ctx, err)
+	}
+	return &streams.TombstoneResp{PositionOption: &streams.TombstoneResp_Position_{Position: &streams.TombstoneResp_Position{
+		CommitPosition: pos, PreparePosition: pos,
+	}}}, nil
+}
+
+// deleteStream is the work of Delete and Tombstone once the request is parsed: the checks under
+// the lock, then the record that deletes the stream (with tombstone, its $streamDeleted record for
+// good; without, the $tb metadata a later append lifts). It returns that record's position, or
+// the error to send with its trailers.
+func (s *Server) deleteStream(name string, expected int64, tombstone bool) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.log.streams[name]
 	if st != nil && st.tombstoned {
-		return nil, sendTrailers(ctx, streamDeleted(name))
+		return 0, streamDeleted(name)
+	}
+	if !tombstone {
+		if st != nil && st.softDeleted && expected == expectStreamExists {
+			return 0, streamDeleted(name)
+		}
+		// The stream must have existed, even for any (server test DeleteNoStream).
+		if !s.log.existed(name) {
+			return 0, deleteWrongExpected(name, expected, st.last())
+		}
 	}
 	if !deleteExpectationHolds(expected, st.last()) {
-		return nil, sendTrailers(ctx, deleteWrongExpected(name, expected, st.last()))
+		return 0, deleteWrongExpected(name, expected, st.last())
 	}
-	r := &record{
-		stream:   name,
-		revision: tombstoneRevision,
-		id:       uuid.New(),
-		typ:      "$streamDeleted",
-		isJSON:   true,
-		data:     []byte{},
-		meta:     []byte{},
-		created:  s.cfg.now().UTC().UnixNano() / 100,
+	created := s.cfg.now().UTC().UnixNano() / 100
+	var r *record
+	if tombstone {
+		r = &record{stream: name, revision: tombstoneRevision, id: uuid.New(), typ: "$streamDeleted", isJSON: true,
+			data: []byte{}, meta: []byte{}, created: created}
+		s.log.write(r)
+		s.log.stream(name).tombstoned = true
+	} else {
+		r = s.writeMetadataLocked(name, tombstoneRevision, created)
+		s.log.stream(name).softDeleted = true
 	}
-	s.log.write(r)
-	s.log.stream(name).tombstoned = true
 	s.commitLocked()
-	return &streams.TombstoneResp{PositionOption: &streams.TombstoneResp_Position_{Position: &streams.TombstoneResp_Position{
-		CommitPosition: r.pos, PreparePosition: r.pos,
-	}}}, nil
+	return r.pos, nil
 }
 
 // deleteExpectationHolds applies CheckCommit's rules without idempotency: a delete uses a fresh
