@@ -66,6 +66,14 @@ func (e *projEnv) create(t *testing.T, p *commands.Projects, acc string) string 
 	return res.ProjectID
 }
 
+// createOp is one racing create of a small project for acc through p.
+func createOp(p *commands.Projects, acc string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := p.Create(ctx, uuid.New(), acc, commands.CreateInput{Title: "Site", Upload: smallUpload()})
+		return err
+	}
+}
+
 // race runs every op at once and returns how many succeeded; every failure must be the
 // project limit.
 func race(t *testing.T, ops []func(ctx context.Context) error) int {
@@ -161,10 +169,7 @@ func TestQuotaConcurrentCreates(t *testing.T) {
 	e.create(t, e.projects, acc)
 	ops := make([]func(context.Context) error, 8)
 	for i := range ops {
-		ops[i] = func(ctx context.Context) error {
-			_, err := e.projects.Create(ctx, uuid.New(), acc, commands.CreateInput{Title: "Site", Upload: smallUpload()})
-			return err
-		}
+		ops[i] = createOp(e.projects, acc)
 	}
 	if ok := race(t, ops); ok != 1 {
 		t.Errorf("%d of 8 concurrent creates at limit-1 succeeded, want 1", ok)
@@ -185,10 +190,7 @@ func TestQuotaConcurrentCreatesAcrossInstances(t *testing.T) {
 		if i%2 == 1 {
 			p = other
 		}
-		ops[i] = func(ctx context.Context) error {
-			_, err := p.Create(ctx, uuid.New(), acc, commands.CreateInput{Title: "Site", Upload: smallUpload()})
-			return err
-		}
+		ops[i] = createOp(p, acc)
 	}
 	if ok := race(t, ops); ok != 1 {
 		t.Errorf("%d of 8 concurrent creates on two instances succeeded, want 1", ok)
@@ -235,10 +237,7 @@ func TestQuotaUnarchiveAndClaimRaceCreates(t *testing.T) {
 		if i == 1 {
 			p = other
 		}
-		ops = append(ops, func(ctx context.Context) error {
-			_, err := p.Create(ctx, uuid.New(), acc, commands.CreateInput{Title: "Site", Upload: smallUpload()})
-			return err
-		})
+		ops = append(ops, createOp(p, acc))
 	}
 	if ok := race(t, ops); ok != 1 {
 		t.Errorf("%d of an unarchive, a claim and 3 creates at limit-1 succeeded, want 1", ok)
