@@ -104,7 +104,7 @@ func (d *Domains) list(c *gin.Context) {
 	if !ok {
 		return
 	}
-	got, err := queryAll[domainRow](c.Request.Context(), d.pool, "list domains", domainsQuery, accountID)
+	got, err := QueryAll[domainRow](c.Request.Context(), d.pool, "list domains", domainsQuery, accountID)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -140,7 +140,7 @@ func (d *Domains) get(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	ps, err := queryAll[domainProjectRow](ctx, d.pool, "domain projects", domainProjectsQuery, id)
+	ps, err := QueryAll[domainProjectRow](ctx, d.pool, "domain projects", domainProjectsQuery, id)
 	if err != nil {
 		_ = c.Error(err)
 		return

@@ -176,7 +176,7 @@ func (p *Projects) list(c *gin.Context) {
 		_ = c.Error(bad)
 		return
 	}
-	got, err := queryAll[projectRow](c.Request.Context(), p.pool, "list projects", listQuery, pr.AccountID, archived, workspace, limit, offset)
+	got, err := QueryAll[projectRow](c.Request.Context(), p.pool, "list projects", listQuery, pr.AccountID, archived, workspace, limit, offset)
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -256,7 +256,7 @@ func (p *Projects) history(c *gin.Context) {
 		_ = c.Error(ErrFreeTier)
 		return
 	}
-	got, err := queryAll[deploymentRow](ctx, p.pool, "project history", historyQuery, id, pr.AccountID)
+	got, err := QueryAll[deploymentRow](ctx, p.pool, "project history", historyQuery, id, pr.AccountID)
 	if err != nil {
 		_ = c.Error(err)
 		return

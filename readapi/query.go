@@ -8,15 +8,20 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/litehost/litehost/events"
 )
 
-// queryAll runs query on pool and collects every row into a T by column name; what names the
-// read in the error.
-func queryAll[T any](ctx context.Context, pool *pgxpool.Pool, what, query string, args ...any) ([]T, error) {
-	rows, err := pool.Query(ctx, query, args...)
+// Querier is the part of a pgx pool (or connection, or transaction) the read helpers query with.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// QueryAll runs query on db and collects every row into a T by column name; what names the read
+// in the error. The read handlers use it, and so does cmd/litehost's audit when it checks the read
+// model against the log.
+func QueryAll[T any](ctx context.Context, db Querier, what, query string, args ...any) ([]T, error) {
+	rows, err := db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -27,11 +32,11 @@ func queryAll[T any](ctx context.Context, pool *pgxpool.Pool, what, query string
 	return got, nil
 }
 
-// queryOne runs query on pool and collects its one row into a T by column name: ErrNotFound when
+// queryOne runs query on db and collects its one row into a T by column name: ErrNotFound when
 // there is none, and an error naming what for anything else.
-func queryOne[T any](ctx context.Context, pool *pgxpool.Pool, what, query string, args ...any) (T, error) {
+func queryOne[T any](ctx context.Context, db Querier, what, query string, args ...any) (T, error) {
 	var zero T
-	rows, err := pool.Query(ctx, query, args...)
+	rows, err := db.Query(ctx, query, args...)
 	if err != nil {
 		return zero, fmt.Errorf("%s: %w", what, err)
 	}

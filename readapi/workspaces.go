@@ -73,7 +73,7 @@ func (w *Workspaces) list(c *gin.Context) {
 	if !ok {
 		return
 	}
-	got, err := queryAll[workspaceRow](c.Request.Context(), w.pool, "list workspaces", workspacesQuery, accountID)
+	got, err := QueryAll[workspaceRow](c.Request.Context(), w.pool, "list workspaces", workspacesQuery, accountID)
 	if err != nil {
 		_ = c.Error(err)
 		return

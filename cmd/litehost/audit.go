@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/readapi"
 )
 
 // auditCmd builds `litehost audit project <id>` (DESIGN §9): replay a project's stream with the
@@ -420,34 +420,15 @@ const auditDeploymentsQuery = `SELECT deployment_id::text AS deployment_id, vers
 	index_path, file_count, size_bytes, COALESCE(rollback_of::text, '') AS rollback_of, created_at
 	FROM deployments WHERE project_id = $1 ORDER BY version`
 
-// querier is the part of the pool the verification reads with.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-// collectRows runs query and collects every row into a T by column name; what names the read in
-// the error.
-func collectRows[T any](ctx context.Context, db querier, what, query string, args ...any) ([]T, error) {
-	rows, err := db.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[T])
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return got, nil
-}
-
 // verifyReadModel lists every difference between the full replay and the read model's rows for
 // the project. Hashes are compared but never printed.
-func verifyReadModel(ctx context.Context, db querier, rep auditReport) ([]string, error) {
+func verifyReadModel(ctx context.Context, db readapi.Querier, rep auditReport) ([]string, error) {
 	s := rep.state
-	got, err := collectRows[readModelProject](ctx, db, "read projects", auditProjectQuery, s.ID)
+	got, err := readapi.QueryAll[readModelProject](ctx, db, "read projects", auditProjectQuery, s.ID)
 	if err != nil {
 		return nil, err
 	}
-	deps, err := collectRows[readModelDeployment](ctx, db, "read deployments", auditDeploymentsQuery, s.ID)
+	deps, err := readapi.QueryAll[readModelDeployment](ctx, db, "read deployments", auditDeploymentsQuery, s.ID)
 	if err != nil {
 		return nil, err
 	}
