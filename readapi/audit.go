@@ -73,11 +73,7 @@ type AuditPage struct {
 }
 
 func (a *Audit) projectEvents(c *gin.Context) {
-	pr, ok := caller(c)
-	if !ok {
-		return
-	}
-	id, ok := pathID(c)
+	pr, id, ok := callerAndID(c)
 	if !ok {
 		return
 	}

@@ -192,11 +192,7 @@ func (p *Projects) list(c *gin.Context) {
 const getQuery = `SELECT ` + projectColumns + ` FROM projects WHERE id = $1 AND owner_id = $2`
 
 func (p *Projects) get(c *gin.Context) {
-	pr, ok := caller(c)
-	if !ok {
-		return
-	}
-	id, ok := pathID(c)
+	pr, id, ok := callerAndID(c)
 	if !ok {
 		return
 	}
@@ -234,11 +230,7 @@ type deploymentRow struct {
 }
 
 func (p *Projects) history(c *gin.Context) {
-	pr, ok := caller(c)
-	if !ok {
-		return
-	}
-	id, ok := pathID(c)
+	pr, id, ok := callerAndID(c)
 	if !ok {
 		return
 	}

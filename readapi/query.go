@@ -71,3 +71,13 @@ func pathID(c *gin.Context) (string, bool) {
 	}
 	return id, true
 }
+
+// callerAndID is caller then pathID: the routes on one resource that must be the caller's.
+func callerAndID(c *gin.Context) (events.Principal, string, bool) {
+	pr, ok := caller(c)
+	if !ok {
+		return pr, "", false
+	}
+	id, ok := pathID(c)
+	return pr, id, ok
+}
