@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,19 +55,20 @@ func WithTx(ctx context.Context, tx pgx.Tx, info EventInfo) context.Context {
 // ProjectionTx is the router middleware that makes a projector exactly-once over at-least-once
 // delivery: it locks the projector's checkpoint row, skips an event at or before it, runs the
 // handler with the transaction in the context, advances the checkpoint and commits, all in one
-// transaction. The projector is the router handler's name.
+// transaction. The projector is the router handler's name. A message carrying several events
+// (a Subscriber batch) is applied in one such transaction.
 type ProjectionTx struct {
 	Pool *pgxpool.Pool
 	// Interested, when set, reports whether projector name handles events of type t. Events it
 	// does not handle never reach the handler: they go to Skipped, or without Skipped they
 	// advance the checkpoint in one guarded statement without a transaction.
 	Interested func(name, eventType string) bool
-	// Skipped, when set, is told about each event the projector does not handle instead of that
-	// event's checkpoint being written here: the Runner advances the projector in memory at once
+	// Skipped, when set, is told about the n events up to pos (one message) the projector does
+	// not handle instead of their checkpoint being written here: the Runner advances the projector in memory at once
 	// and persists the checkpoint lazily, so an event no read model cares about costs no commit.
 	// Skipping is idempotent, so a checkpoint persisted late only means a few such events are
 	// read and skipped again after a crash.
-	Skipped func(name string, pos events.Position, created time.Time)
+	Skipped func(name string, pos events.Position, created time.Time, n int)
 	// Advanced, when set, is told after each commit that name's checkpoint is at least pos;
 	// applied is true when the handler ran.
 	Advanced func(name string, pos events.Position, created time.Time, applied bool)
@@ -80,6 +82,9 @@ func (m ProjectionTx) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if name == "" {
 			return nil, errors.New("projection tx: message has no handler name")
 		}
+		if recs := batchFrom(ctx); len(recs) > 1 {
+			return m.applyBatch(msg, name, recs, h)
+		}
 		eventType := msg.Metadata.Get(MetaName)
 		if eventType == "" {
 			return nil, fmt.Errorf("projection tx %s: message without event type", name)
@@ -91,7 +96,7 @@ func (m ProjectionTx) Middleware(h message.HandlerFunc) message.HandlerFunc {
 				return nil, fmt.Errorf("projection tx %s: %w", name, err)
 			}
 			if m.Skipped != nil {
-				m.Skipped(name, pos, created)
+				m.Skipped(name, pos, created, 1)
 				return nil, nil
 			}
 			if _, err := advanceIfBehind(ctx, m.Pool, name, pos, created); err != nil {
@@ -136,6 +141,95 @@ func (m ProjectionTx) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		m.advanced(name, info.Position, info.CreatedAt, true)
 		return produced, nil
 	}
+}
+
+// applyBatch applies the events of one message in one transaction: a projector that is behind
+// pays one commit for many events. When one of them fails, the batch is rolled back and
+// applied again one event per transaction, so the projector stops right before the failing
+// event with every earlier one committed, as it would without batches.
+func (m ProjectionTx) applyBatch(msg *message.Message, name string, recs []events.RecordedEvent, h message.HandlerFunc) ([]*message.Message, error) {
+	ctx := msg.Context()
+	last := recs[len(recs)-1]
+	if m.Interested != nil && !slices.ContainsFunc(recs, func(r events.RecordedEvent) bool { return m.Interested(name, r.Type) }) {
+		if m.Skipped != nil {
+			m.Skipped(name, last.Position, last.CreatedAt, len(recs))
+			return nil, nil
+		}
+		if _, err := advanceIfBehind(ctx, m.Pool, name, last.Position, last.CreatedAt); err != nil {
+			return nil, err
+		}
+		m.advanced(name, last.Position, last.CreatedAt, false)
+		return nil, nil
+	}
+	err := m.applyAll(ctx, name, recs, h)
+	if err == nil || ctx.Err() != nil {
+		return nil, err
+	}
+	single := m.Middleware(h)
+	one := context.WithValue(ctx, batchKey{}, nil) // the events one by one, not this batch again
+	for _, rec := range recs {
+		sub := newMessage(rec)
+		sub.SetContext(one)
+		if _, err := single(sub); err != nil {
+			return nil, fmt.Errorf("%s at %s: %w", rec.Type, rec.Position, err)
+		}
+	}
+	return nil, nil // the batch's failure did not repeat one event at a time
+}
+
+// applyAll is applyBatch's single transaction. A handler's panic is returned as an error, so
+// that applyBatch retries the events one at a time (where the router's Recoverer handles it).
+func (m ProjectionTx) applyAll(ctx context.Context, name string, recs []events.RecordedEvent, h message.HandlerFunc) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("projection tx %s: handler panicked: %v", name, p)
+		}
+	}()
+	tx, err := m.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("projection tx %s: begin: %w", name, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	cp, err := lockCheckpoint(ctx, tx, name)
+	if err != nil {
+		return err
+	}
+	start := cp
+	var (
+		created time.Time
+		applied []events.Position
+	)
+	for _, rec := range recs {
+		if rec.Position.Compare(cp) <= 0 {
+			continue // already applied (a redelivery, or another instance got here first)
+		}
+		if m.Interested == nil || m.Interested(name, rec.Type) {
+			sub := newMessage(rec)
+			info, err := parseInfo(sub)
+			if err != nil {
+				return fmt.Errorf("projection tx %s: %w", name, err)
+			}
+			sub.SetContext(WithTx(ctx, tx, info))
+			if _, err := h(sub); err != nil {
+				return err
+			}
+			applied = append(applied, rec.Position)
+		}
+		cp, created = rec.Position, rec.CreatedAt
+	}
+	if cp != start {
+		if err := advanceCheckpoint(ctx, tx, name, cp, created); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("projection tx %s: commit: %w", name, err)
+	}
+	for _, p := range applied {
+		m.advanced(name, p, time.Time{}, true)
+	}
+	m.advanced(name, cp, created, false)
+	return nil
 }
 
 func (m ProjectionTx) advanced(name string, pos events.Position, created time.Time, applied bool) {

@@ -44,7 +44,8 @@ func (ignored) EventType() string { return "ptest.ignored.v1" }
 const schema = `
 CREATE TABLE ptest_totals (key text PRIMARY KEY, total int NOT NULL);
 CREATE TABLE ptest_log (seq bigserial PRIMARY KEY, projector text NOT NULL, stream text NOT NULL,
-	version bigint NOT NULL, position text NOT NULL, n int NOT NULL, actor text NOT NULL);`
+	version bigint NOT NULL, position text NOT NULL, n int NOT NULL, actor text NOT NULL,
+	xid bigint NOT NULL DEFAULT txid_current());` // xid: the transaction that applied the event
 
 // testProjector applies added events as increments: not idempotent on its own, so only the
 // checkpoint guard keeps a redelivery from counting twice. exploded fails while *fail is set,

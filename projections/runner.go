@@ -48,6 +48,7 @@ const (
 	DefaultMetricsInterval = 5 * time.Second
 	DefaultFlushInterval   = 250 * time.Millisecond
 	DefaultFlushEvents     = 200
+	DefaultMaxBatch        = 50
 )
 
 // finalFlushTimeout bounds the checkpoint flush when Run stops.
@@ -80,6 +81,11 @@ type Runner struct {
 	// that from the log when it runs no projectors itself (see WaitFor).
 	FlushInterval time.Duration
 	FlushEvents   int
+	// MaxBatch is the most events a projector applies in one transaction (default
+	// DefaultMaxBatch; 1 turns batching off). Only events that are already waiting are
+	// batched, so a projector that keeps up still commits each event as it comes, while one
+	// that is behind catches up with one commit per batch instead of per event.
+	MaxBatch int
 
 	pool       *pgxpool.Pool
 	store      events.Store
@@ -243,7 +249,7 @@ func (r *Runner) run(ctx context.Context) error {
 		},
 		SubscriberConstructor: func(p cqrs.EventGroupProcessorSubscriberConstructorParams) (message.Subscriber, error) {
 			s := NewSubscriber(r.pool, r.store, r.logger)
-			s.halted, s.started = r.failed, r.subscribed
+			s.halted, s.started, s.batch = r.failed, r.subscribed, orDefault(r.MaxBatch, DefaultMaxBatch)
 			return s, nil
 		},
 		AckOnUnknownEvent: true,
@@ -329,10 +335,10 @@ func (r *Runner) advanced(name string, pos events.Position, _ time.Time, applied
 	r.notifyLocked()
 }
 
-// skipped records an event projector name has no handler for: the projector is past it at
-// once (every event before it was applied or skipped in order), and its checkpoint is saved
-// later by flush.
-func (r *Runner) skipped(name string, pos events.Position, created time.Time) {
+// skipped records n events up to pos that projector name has no handler for: the projector is
+// past them at once (every event before them was applied or skipped in order), and its
+// checkpoint is saved later by flush.
+func (r *Runner) skipped(name string, pos events.Position, created time.Time, n int) {
 	r.mu.Lock()
 	p, ok := r.procs[name]
 	if !ok {
@@ -348,8 +354,9 @@ func (r *Runner) skipped(name string, pos events.Position, created time.Time) {
 	if pos.Compare(p.last) > 0 {
 		p.last = pos
 	}
-	p.skips++
-	kick := p.skips == orDefault(r.FlushEvents, DefaultFlushEvents)
+	every := orDefault(r.FlushEvents, DefaultFlushEvents)
+	kick := p.skips < every && p.skips+n >= every
+	p.skips += n
 	if pos.Compare(p.pos) > 0 {
 		p.pos = pos
 		r.notifyLocked()

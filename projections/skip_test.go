@@ -343,3 +343,102 @@ func TestSkippedCheckpointNeverPassesARebuildReset(t *testing.T) {
 		t.Errorf("checkpoint after flush = %s, want %s (applied %s)", cp, last, applied)
 	}
 }
+
+// transactions counts the transactions that wrote projector's log rows.
+func transactions(t *testing.T, pool *pgxpool.Pool, projector string) int {
+	t.Helper()
+	var n int
+	err := pool.QueryRow(t.Context(), `SELECT count(DISTINCT xid) FROM ptest_log WHERE projector = $1`, projector).Scan(&n)
+	pgtest.Must(t, err, "count transactions")
+	return n
+}
+
+func TestBehindProjectorAppliesInBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxBatch int
+		check    func(t *testing.T, txs int)
+	}{
+		{"batches", 0, func(t *testing.T, txs int) {
+			if txs > 150 {
+				t.Errorf("300 waiting events took %d transactions, want batches", txs)
+			}
+		}},
+		{"MaxBatch 1", 1, func(t *testing.T, txs int) {
+			if txs != 300 {
+				t.Errorf("300 events took %d transactions with MaxBatch 1, want 300", txs)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			var last events.Position
+			for i := range 30 {
+				evs := make([]events.Event, 0, 11)
+				for j := range 10 {
+					evs = append(evs, added{Key: "k", N: i*10 + j})
+				}
+				last = e.appendEvs(t, fmt.Sprintf("acc-%d", i%4), append(evs, ignored{})...)
+			}
+			r := NewRunner(e.pool, e.store, e.logger, testProjector("ptest-a", nil))
+			r.MaxBatch = tc.maxBatch
+			start(t, r)
+			pgtest.Must(t, r.WaitFor(t.Context(), last), "wait")
+			if diff := cmp.Diff(wantLog(t, e, "ptest-a"), readLog(t, e.pool, "ptest-a")); diff != "" {
+				t.Errorf("log (-want +got):\n%s", diff)
+			}
+			if got := totals(t, e.pool)["k@ptest-a"]; got != 299*300/2 {
+				t.Errorf("total = %d, want %d", got, 299*300/2)
+			}
+			if got := metricValue(t, r, "litehost_projection_events_applied_total", "ptest-a"); got != 300 {
+				t.Errorf("applied counter = %v, want 300", got)
+			}
+			waitCheckpoint(t, e.pool, "ptest-a", last)
+			tc.check(t, transactions(t, e.pool, "ptest-a"))
+		})
+	}
+}
+
+func TestFailureInsideABatchKeepsTheEventsBeforeIt(t *testing.T) {
+	e := newEnv(t)
+	var fail atomic.Bool
+	fail.Store(true)
+	evs := make([]events.Event, 0, 16)
+	for range 10 {
+		evs = append(evs, added{Key: "k", N: 1})
+	}
+	before := e.appendEvs(t, "acc-1", evs...)
+	e.appendEvs(t, "acc-1", exploded{Key: "k"}, added{Key: "k", N: 1})
+	last := e.appendEvs(t, "acc-1", added{Key: "k", N: 1}, added{Key: "k", N: 1})
+
+	newRunner := func() *Runner {
+		r := NewRunner(e.pool, e.store, e.logger, testProjector("ptest-bad", &fail))
+		r.MaxRetries, r.RetryInterval = 1, 5*time.Millisecond
+		return r
+	}
+	r := newRunner()
+	stop := start(t, r)
+	deadline := time.Now().Add(10 * time.Second)
+	for !r.failed("ptest-bad") {
+		if time.Now().After(deadline) {
+			t.Fatal("projector did not fail")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	if got := checkpoint(t, e.pool, "ptest-bad"); got != before {
+		t.Errorf("checkpoint = %s, want %s (the event before the failing one)", got, before)
+	}
+	if got := totals(t, e.pool)["k@ptest-bad"]; got != 10 {
+		t.Errorf("total = %d, want 10: the events before the failing one, nothing of it or after", got)
+	}
+
+	fail.Store(false)
+	r2 := newRunner()
+	start(t, r2)
+	waitRunning(t, r2)
+	pgtest.Must(t, r2.WaitFor(t.Context(), last), "wait after the fix")
+	if got := totals(t, e.pool)["k@ptest-bad"]; got != 1013 {
+		t.Errorf("total after the fix = %d, want 1013", got)
+	}
+}

@@ -46,6 +46,10 @@ type Subscriber struct {
 	halted func(topic string) bool
 	// started, when set, is told the checkpoint a subscription of topic starts after.
 	started func(topic string, from events.Position)
+	// batch, when above 1, lets one message carry up to that many events that are ready at
+	// once (the subscription already holds them), in its context (batchFrom): ProjectionTx
+	// applies them in one transaction. Only for consumers that read batches.
+	batch int
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -141,30 +145,90 @@ func (s *Subscriber) run(ctx context.Context, topic string, from events.Position
 // deliverAll forwards the events of sub, returning the position of the last acknowledged one.
 func (s *Subscriber) deliverAll(ctx context.Context, topic string, sub events.Subscription, from events.Position, out chan<- *message.Message) (events.Position, bool, error) {
 	delivered := false
+	evs := sub.Events()
+	if s.batch > 1 {
+		done := make(chan struct{})
+		defer close(done)
+		evs = readAhead(evs, s.batch-1, done)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return from, delivered, ctx.Err()
-		case rec, ok := <-sub.Events():
+		case rec, ok := <-evs:
 			if !ok {
 				return from, delivered, nil
 			}
+			recs, closed := readyAfter(evs, rec, s.batch)
 			// No position check here: ProjectionTx skips what the checkpoint already covers,
 			// under the row lock, which is the only place that can decide it race-free.
-			if err := s.deliver(ctx, topic, rec, out); err != nil {
+			if err := s.deliver(ctx, topic, recs, out); err != nil {
 				return from, delivered, err
 			}
-			from, delivered = rec.Position, true
+			from, delivered = recs[len(recs)-1].Position, true
+			if closed {
+				return from, delivered, nil
+			}
 		}
 	}
 }
 
-// deliver sends rec until it is Acked. A Nack resends a fresh message (Watermill messages
-// cannot be acknowledged twice) after a short pause, unless the projector has failed.
-func (s *Subscriber) deliver(ctx context.Context, topic string, rec events.RecordedEvent, out chan<- *message.Message) error {
+// readAhead forwards in to a channel buffering n events, so that events keep arriving while the
+// projector is busy with the previous ones and the next batch finds them waiting. It stops
+// when in ends or done is closed; events it buffered then are dropped, which is harmless: the
+// subscriber resumes after the last acknowledged one.
+func readAhead(in <-chan events.RecordedEvent, n int, done <-chan struct{}) <-chan events.RecordedEvent {
+	out := make(chan events.RecordedEvent, n)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case rec, ok := <-in:
+				if !ok {
+					return
+				}
+				select {
+				case out <- rec:
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// readyAfter returns first and the events after it that evs holds already, up to max in all:
+// it never waits, so a batch adds no latency. closed reports that evs ended.
+func readyAfter(evs <-chan events.RecordedEvent, first events.RecordedEvent, max int) (recs []events.RecordedEvent, closed bool) {
+	recs = []events.RecordedEvent{first}
+	for len(recs) < max {
+		select {
+		case rec, ok := <-evs:
+			if !ok {
+				return recs, true
+			}
+			recs = append(recs, rec)
+		default:
+			return recs, false
+		}
+	}
+	return recs, false
+}
+
+// deliver sends recs as one message until it is Acked. A Nack resends a fresh message
+// (Watermill messages cannot be acknowledged twice) after a short pause, unless the projector
+// has failed. The message is the first event's; several events ride in its context.
+func (s *Subscriber) deliver(ctx context.Context, topic string, recs []events.RecordedEvent, out chan<- *message.Message) error {
+	mctx := ctx
+	if len(recs) > 1 {
+		mctx = context.WithValue(ctx, batchKey{}, recs)
+	}
 	for {
-		msg := newMessage(rec)
-		msg.SetContext(ctx)
+		msg := newMessage(recs[0])
+		msg.SetContext(mctx)
 		select {
 		case out <- msg:
 		case <-ctx.Done():
@@ -184,6 +248,14 @@ func (s *Subscriber) deliver(ctx context.Context, topic string, rec events.Recor
 			return ctx.Err()
 		}
 	}
+}
+
+type batchKey struct{}
+
+// batchFrom returns the events a message carries when it carries more than one.
+func batchFrom(ctx context.Context) []events.RecordedEvent {
+	recs, _ := ctx.Value(batchKey{}).([]events.RecordedEvent)
+	return recs
 }
 
 func newMessage(rec events.RecordedEvent) *message.Message {
