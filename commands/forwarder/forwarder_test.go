@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -197,18 +198,11 @@ func TestForwardsEveryEventOnceInOrderWithHeaders(t *testing.T) {
 
 func waitCheckpoint(t *testing.T, f *forwarder.Forwarder, want events.Position) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	pgtest.Eventually(t, func() (bool, string) {
 		got, err := f.Checkpoint(t.Context())
 		pgtest.Must(t, err, "checkpoint")
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpoint %s, want %s", got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return got == want, fmt.Sprintf("checkpoint %s, want %s", got, want)
+	})
 }
 
 func TestRestartResumesAfterTheCheckpoint(t *testing.T) {

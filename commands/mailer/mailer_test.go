@@ -3,6 +3,7 @@ package mailer_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -286,18 +287,11 @@ func TestMailerRetriesUntilDeliveredAndAdvancesItsCheckpoint(t *testing.T) {
 
 func waitCheckpoint(t *testing.T, m *mailer.Mailer, want events.Position) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	pgtest.Eventually(t, func() (bool, string) {
 		got, err := m.Checkpoint(t.Context())
 		pgtest.Must(t, err, "checkpoint")
-		if got.Compare(want) >= 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpoint %v never reached %v", got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return got.Compare(want) >= 0, fmt.Sprintf("checkpoint %v never reached %v", got, want)
+	})
 }
 
 func TestMailerGivesUpOnExpiredCodesAndPermanentRefusals(t *testing.T) {

@@ -3,6 +3,7 @@ package process_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -84,18 +85,11 @@ func (w *world) runner(name string, h process.Handler) *process.Runner {
 
 func waitCheckpoint(t *testing.T, r *process.Runner, want events.Position) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	pgtest.Eventually(t, func() (bool, string) {
 		got, err := r.Checkpoint(t.Context())
 		pgtest.Must(t, err, "checkpoint")
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("checkpoint %s, want %s", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return got == want, fmt.Sprintf("checkpoint %s, want %s", got, want)
+	})
 }
 
 func samePositions(t *testing.T, got, want []events.Position) {

@@ -119,3 +119,21 @@ func Background(t testing.TB, run func(ctx context.Context) error) (stop func())
 	t.Cleanup(stop)
 	return stop
 }
+
+// Eventually calls check every 20 ms until it reports done and fails t with the state check last
+// described if 10 s pass first. It is for what a background runner does in its own time, such as
+// moving a checkpoint.
+func Eventually(t testing.TB, check func() (done bool, state string)) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		done, state := check()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %s", state)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
