@@ -166,6 +166,7 @@ func TestSkippedCheckpointsAreSaved(t *testing.T) {
 		r := lazyRunner(e, e.store)
 		r.FlushEvents = 5
 		start(t, r)
+		waitRunning(t, r) // so that WaitFor waits for the skips, not the log
 		var pos []events.Position
 		for i := range 12 {
 			pos = append(pos, e.appendEvs(t, fmt.Sprintf("other-%d", i), ignored{}))
