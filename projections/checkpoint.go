@@ -52,18 +52,54 @@ func fromDB(commit, prepare int64) events.Position {
 
 const ensureCheckpointSQL = `INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`
 
-// lockCheckpoint returns the checkpoint of name, creating its row if missing, and holds the
-// row lock until tx ends: concurrent instances applying the same projector serialise here, and
-// the position read under the lock is the one the event is compared against.
+// rebuildLockClass is the first key of the two-key advisory locks (the second is
+// hashtext(projector name)) that keep a projector's live checkpoint writes out while Rebuild
+// replays it: Rebuild holds the lock EXCLUSIVE for its whole run (holdRebuild), every live write
+// takes it SHARED for its transaction. ASCII "proj": pgstore's classes 1885827956/1885827957 and
+// the quota gate's 0x71756f74 are others, and the one-key (bigint) locks are a separate space.
+const rebuildLockClass int32 = 0x70726f6a
+
+const lockCheckpointSQL = `SELECT commit_pos, prepare_pos FROM projection_checkpoints WHERE name = $1 FOR UPDATE`
+
+// lockCheckpoint is lockCheckpointRow for live application (ProjectionTx): it first takes
+// name's rebuild lock shared for tx, so it waits while a rebuild runs and then reads the
+// rebuilt checkpoint, instead of moving the checkpoint past events the rebuild has not replayed
+// yet. The lock comes before the row lock (a rebuild holds it while taking the row lock) and
+// both go in one pipelined round trip; live transactions do not block one another on it.
 func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (events.Position, error) {
-	const q = `SELECT commit_pos, prepare_pos FROM projection_checkpoints WHERE name = $1 FOR UPDATE`
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, hashtext($2))`, rebuildLockClass, name)
+	b.Queue(lockCheckpointSQL, name)
+	br := tx.SendBatch(ctx, b)
 	var c, p int64
-	err := tx.QueryRow(ctx, q, name).Scan(&c, &p)
+	_, err := br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&c, &p)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return lockCheckpointRow(ctx, tx, name) // creates the row, under the lock taken above
+	}
+	if err != nil {
+		return events.Position{}, fmt.Errorf("lock checkpoint %s: %w", name, err)
+	}
+	return fromDB(c, p), nil
+}
+
+// lockCheckpointRow returns the checkpoint of name, creating its row if missing, and holds the
+// row lock until tx ends: concurrent instances applying the same projector serialise here, and
+// the position read under the lock is the one the event is compared against. Only Rebuild, which
+// holds the rebuild lock, calls it directly.
+func lockCheckpointRow(ctx context.Context, tx pgx.Tx, name string) (events.Position, error) {
+	var c, p int64
+	err := tx.QueryRow(ctx, lockCheckpointSQL, name).Scan(&c, &p)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := tx.Exec(ctx, ensureCheckpointSQL, name); err != nil {
 			return events.Position{}, fmt.Errorf("create checkpoint %s: %w", name, err)
 		}
-		err = tx.QueryRow(ctx, q, name).Scan(&c, &p)
+		err = tx.QueryRow(ctx, lockCheckpointSQL, name).Scan(&c, &p)
 	}
 	if err != nil {
 		return events.Position{}, fmt.Errorf("lock checkpoint %s: %w", name, err)
@@ -85,16 +121,20 @@ func advanceCheckpoint(ctx context.Context, tx pgx.Tx, name string, pos events.P
 
 // advanceIfBehind moves name's checkpoint forward to pos in one statement, without touching the
 // read model: for events the projector has no handler for. The guard keeps it monotonic even
-// when another instance got further meanwhile. It reports whether the row moved.
+// when another instance got further meanwhile. Like lockCheckpoint it waits for a running
+// rebuild (the subquery takes the shared rebuild lock before the row is inserted or updated):
+// a checkpoint reset by a rebuild must not jump ahead of the replay. It reports whether the row
+// moved.
 func advanceIfBehind(ctx context.Context, pool *pgxpool.Pool, name string, pos events.Position, created time.Time) (bool, error) {
 	c, p := dbPos(pos)
 	const q = `INSERT INTO projection_checkpoints AS cp (name, commit_pos, prepare_pos, event_created_at)
-		VALUES ($1, $2, $3, $4)
+		SELECT $1, $2::bigint, $3::bigint, $4::timestamptz
+		FROM (SELECT pg_advisory_xact_lock_shared($5, hashtext($1))) AS rebuild_lock
 		ON CONFLICT (name) DO UPDATE
 		SET commit_pos = excluded.commit_pos, prepare_pos = excluded.prepare_pos,
 		    event_created_at = excluded.event_created_at, updated_at = now()
 		WHERE (cp.commit_pos, cp.prepare_pos) < (excluded.commit_pos, excluded.prepare_pos)`
-	tag, err := pool.Exec(ctx, q, name, c, p, nullTime(created))
+	tag, err := pool.Exec(ctx, q, name, c, p, nullTime(created), rebuildLockClass)
 	if err != nil {
 		return false, fmt.Errorf("advance checkpoint %s: %w", name, err)
 	}
@@ -105,14 +145,17 @@ func advanceIfBehind(ctx context.Context, pool *pgxpool.Pool, name string, pos e
 // handler for, all of (base, pos], and only when the stored checkpoint lies in [base, pos):
 // moving it within that stretch skips nothing the projector needs, whoever stored it. A
 // checkpoint before base was reset by a rebuild: moving that one to pos would make the
-// rebuild skip the events in between, so it stays. It reports whether the row moved.
+// rebuild skip the events in between, so it stays. While a rebuild runs it saves nothing (it
+// tries the shared rebuild lock instead of waiting for it): a skip saved late is only skipped
+// again after a crash. It reports whether the row moved.
 func skipCheckpoint(ctx context.Context, pool *pgxpool.Pool, name string, base, pos events.Position, created time.Time) (bool, error) {
 	bc, bp := dbPos(base)
 	c, p := dbPos(pos)
 	const q = `UPDATE projection_checkpoints
 		SET commit_pos = $4, prepare_pos = $5, event_created_at = $6, updated_at = now()
-		WHERE name = $1 AND (commit_pos, prepare_pos) >= ($2, $3) AND (commit_pos, prepare_pos) < ($4, $5)`
-	tag, err := pool.Exec(ctx, q, name, bc, bp, c, p, nullTime(created))
+		WHERE name = $1 AND (commit_pos, prepare_pos) >= ($2, $3) AND (commit_pos, prepare_pos) < ($4, $5)
+		  AND pg_try_advisory_xact_lock_shared($7, hashtext($1))`
+	tag, err := pool.Exec(ctx, q, name, bc, bp, c, p, nullTime(created), rebuildLockClass)
 	if err != nil {
 		return false, fmt.Errorf("save checkpoint %s: %w", name, err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/components/cqrs"
 	"github.com/jackc/pgx/v5"
@@ -21,10 +23,19 @@ const RebuildBatch = 500
 // Rebuild empties the projectors' read models and replays the whole log into them. The tables
 // are truncated and the checkpoints reset in one transaction, so a crash leaves either the old
 // read model or an empty one that a Runner (or another Rebuild) fills from the start. Events are
-// applied RebuildBatch at a time, each batch in one transaction with the checkpoints, under the
-// same row locks and position guard as ProjectionTx: a Runner working at the same time never
-// applies an event twice. progress, when set, is called after each batch with the events read
-// so far and the total, which is -1 unless the store implements EventCounter.
+// applied RebuildBatch at a time, each batch in one transaction with the checkpoints.
+//
+// Runners may keep running meanwhile, in this process or others: for the whole rebuild, one
+// connection of pool holds each projector's rebuild lock exclusively (holdRebuild) and does the
+// reset and every batch, while every live checkpoint write takes that lock shared. So a Runner
+// applies nothing to a projector being rebuilt (it waits in its transaction, then continues
+// after the rebuilt checkpoint: no event lost, none applied twice), and its WaitFor for events
+// appended during the rebuild waits for the rebuild's end (or its WaitTimeout). A Runner on the
+// same pool holds up to one connection per waiting projector. After a failed rebuild, run it
+// again: a Runner that kept running does not go back to replay what the rebuild did not reach.
+//
+// progress, when set, is called after each batch with the events read so far and the total,
+// which is -1 unless the store implements EventCounter.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, store LogReader, logger *slog.Logger, progress func(done, total int), projectors ...Projector) error {
 	if len(projectors) == 0 {
 		return errors.New("rebuild: no projectors")
@@ -40,7 +51,17 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store LogReader, logger *s
 		}
 		total = int(n)
 	}
-	if err := reset(ctx, pool, projectors); err != nil {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild: acquire connection: %w", err)
+	}
+	defer conn.Release()
+	release, err := holdRebuild(ctx, conn, names(projectors))
+	if err != nil {
+		return err
+	}
+	defer release() // before conn.Release
+	if err := reset(ctx, conn, projectors); err != nil {
 		return err
 	}
 	logger.Info("rebuilding projections", "projectors", names(projectors), "total", total)
@@ -62,7 +83,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, store LogReader, logger *s
 		if len(recs) == 0 {
 			break
 		}
-		if err := applyBatch(ctx, pool, projectors, byType, recs); err != nil {
+		if err := applyBatch(ctx, conn, projectors, byType, recs); err != nil {
 			return fmt.Errorf("rebuild: %w", err)
 		}
 		done += len(recs)
@@ -83,9 +104,47 @@ func names(ps []Projector) []string {
 	return out
 }
 
+// unlockTimeout bounds the release of the rebuild locks, which runs even when ctx has ended.
+const unlockTimeout = 5 * time.Second
+
+// holdRebuild takes the rebuild lock of each projector in names exclusively on conn's session,
+// in name order so that two rebuilds of overlapping projectors queue instead of deadlocking. It
+// waits for the live transactions already inside; new ones wait behind it. release frees the
+// locks; a session that could not free them (or took them partly) is closed, which frees them
+// too, and the pool then drops the connection.
+func holdRebuild(ctx context.Context, conn *pgxpool.Conn, names []string) (release func(), err error) {
+	sorted := slices.Sorted(slices.Values(names))
+	drop := func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+		defer cancel()
+		_ = conn.Conn().Close(cctx)
+	}
+	for _, name := range sorted {
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, rebuildLockClass, name); err != nil {
+			drop() // a cancellation can race the grant: the lock may be held
+			return nil, fmt.Errorf("rebuild: lock %s: %w", name, err)
+		}
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+		defer cancel()
+		var all bool
+		err := conn.QueryRow(uctx, `SELECT bool_and(pg_advisory_unlock($1, hashtext(n))) FROM unnest($2::text[]) AS n`,
+			rebuildLockClass, sorted).Scan(&all)
+		if err != nil || !all {
+			drop()
+		}
+	}, nil
+}
+
+// beginner is what reset and applyBatch run their transactions on: Rebuild's locked connection.
+type beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
 // reset truncates the projectors' tables and starts their checkpoints over, in one step.
-func reset(ctx context.Context, pool *pgxpool.Pool, projectors []Projector) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+func reset(ctx context.Context, db beginner, projectors []Projector) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var tables []string
 		for _, p := range projectors {
 			for _, t := range p.Tables {
@@ -110,11 +169,12 @@ func reset(ctx context.Context, pool *pgxpool.Pool, projectors []Projector) erro
 }
 
 // applyBatch applies recs to every projector in one transaction and advances their checkpoints.
-func applyBatch(ctx context.Context, pool *pgxpool.Pool, projectors []Projector, byType []map[string][]cqrs.GroupEventHandler, recs []events.RecordedEvent) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+// db holds the projectors' rebuild locks, so it takes the row locks only.
+func applyBatch(ctx context.Context, db beginner, projectors []Projector, byType []map[string][]cqrs.GroupEventHandler, recs []events.RecordedEvent) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		cps := make([]events.Position, len(projectors))
 		for i, p := range projectors {
-			cp, err := lockCheckpoint(ctx, tx, p.Name)
+			cp, err := lockCheckpointRow(ctx, tx, p.Name)
 			if err != nil {
 				return err
 			}
