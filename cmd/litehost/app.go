@@ -108,6 +108,7 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 	}
 	a.reg = prometheus.NewRegistry()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.store = newMeteredStore(a.store, cfg.EventStore, a.reg)
 	a.runner = projections.NewRunner(pool, a.store, logger.With("component", "projections"), a.projectors()...)
 	a.runner.WaitTimeout = cfg.ConsistencyWait
 	a.reg.MustRegister(a.runner.Collectors()...)

@@ -47,7 +47,8 @@ func TestSystemEndpoints(t *testing.T) {
 	defer resp.Body.Close()
 	var b strings.Builder
 	_, _ = io.Copy(&b, resp.Body)
-	for _, want := range []string{"litehost_http_requests_total", "go_goroutines"} {
+	for _, want := range []string{"litehost_http_requests_total", "go_goroutines", "litehost_event_store_append_duration_seconds",
+		"litehost_projection_lag_events"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
