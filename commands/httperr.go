@@ -28,6 +28,7 @@ type HTTPError struct {
 	Reset            time.Time
 }
 
+// Error implements error with the code and message.
 func (e *HTTPError) Error() string { return e.Code + ": " + e.Message }
 
 // BadRequest reports a body that could not be parsed at all (not JSON, not multipart).

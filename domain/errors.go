@@ -12,11 +12,13 @@ import (
 // so errors.Is matches one rule and errors.As to Error matches them all.
 type Error string
 
+// Error implements error with the rule's text.
 func (e Error) Error() string { return string(e) }
 
 // Invalid reports input that is well-formed but breaks field constraints: field name → problem.
 type Invalid map[string]string
 
+// Error implements error, listing the fields in name order.
 func (v Invalid) Error() string {
 	var b strings.Builder
 	b.WriteString("invalid input: ")

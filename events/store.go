@@ -105,6 +105,7 @@ func ExpectVersion(v int64) Expected {
 	return Exact(uint64(v))
 }
 
+// String names the expectation, for messages.
 func (e Expected) String() string {
 	switch e.Kind {
 	case KindNoStream:
@@ -214,6 +215,7 @@ type WrongExpectedVersionError struct {
 	Actual int64
 }
 
+// Error implements error.
 func (e *WrongExpectedVersionError) Error() string {
 	return fmt.Sprintf("append %s: wrong expected version: expected %s, actual %d", e.Stream, e.Expected, e.Actual)
 }

@@ -29,6 +29,7 @@ type AuthError struct {
 	Code string
 }
 
+// Error implements error with the message the client is shown.
 func (e AuthError) Error() string {
 	switch e.Code {
 	case CodeAPIKeyMissing:

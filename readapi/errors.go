@@ -16,6 +16,7 @@ var ErrNotFound = errors.New("not found")
 // InvalidQuery reports bad query parameters: parameter → problem.
 type InvalidQuery map[string]string
 
+// Error implements error, listing the parameters in name order.
 func (q InvalidQuery) Error() string {
 	var b strings.Builder
 	b.WriteString("invalid query: ")

@@ -147,6 +147,7 @@ type LimitError struct {
 	Reset      time.Time // when the limit lifts
 }
 
+// Error implements error with the rule's text.
 func (e *LimitError) Error() string { return e.Rule.Error() }
 
 // Unwrap lets errors.Is match the rule.

@@ -397,6 +397,7 @@ type HashingWriter struct {
 // NewHashingWriter wraps w.
 func NewHashingWriter(w io.Writer) *HashingWriter { return &HashingWriter{W: w, h: sha256.New()} }
 
+// Write implements io.Writer, hashing what it passes on.
 func (hw *HashingWriter) Write(p []byte) (int, error) {
 	n, err := hw.W.Write(p)
 	hw.h.Write(p[:n])
