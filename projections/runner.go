@@ -1,8 +1,9 @@
 // Package projections builds the PostgreSQL read models from the event log: a Watermill
-// Subscriber over the event store's global subscription, a ProjectionTx middleware that applies
-// each event and advances the projector's checkpoint in one transaction, a Runner hosting one
-// cqrs.EventGroupProcessor group per projector, read-your-writes waits, status and metrics,
-// rebuilds, and the read-model schema migrations.
+// Subscriber per projector, all fed by one shared global subscription of the event store
+// (fanout), a ProjectionTx middleware that applies each event and advances the projector's
+// checkpoint in one transaction, a Runner hosting one cqrs.EventGroupProcessor group per
+// projector, read-your-writes waits, status and metrics, rebuilds, and the read-model schema
+// migrations.
 package projections
 
 import (
@@ -49,6 +50,13 @@ const (
 	DefaultFlushInterval   = 250 * time.Millisecond
 	DefaultFlushEvents     = 200
 	DefaultMaxBatch        = 50
+)
+
+// The shared subscription's buffer per projector (at least; twice MaxBatch when larger), and
+// how long it waits for every live projector to (re)subscribe before it serves those that have.
+const (
+	fanoutMinBuffer = 64
+	fanoutSettle    = 2 * resubscribeMax
 )
 
 // finalFlushTimeout bounds the checkpoint flush when Run stops.
@@ -243,13 +251,17 @@ func (r *Runner) run(ctx context.Context) error {
 		retry.Middleware,
 		ProjectionTx{Pool: r.pool, Interested: r.interested, Advanced: r.advanced, Skipped: r.skipped}.Middleware,
 	)
+	// One store subscription serves every projector (see fanout); each still reads from its
+	// own checkpoint.
+	batch := orDefault(r.MaxBatch, DefaultMaxBatch)
+	fan := newFanout(r.store, r.liveProjectors, max(2*batch, fanoutMinBuffer), fanoutSettle)
 	proc, err := cqrs.NewEventGroupProcessorWithConfig(router, cqrs.EventGroupProcessorConfig{
 		GenerateSubscribeTopic: func(p cqrs.EventGroupProcessorGenerateSubscribeTopicParams) (string, error) {
 			return p.EventGroupName, nil
 		},
 		SubscriberConstructor: func(p cqrs.EventGroupProcessorSubscriberConstructorParams) (message.Subscriber, error) {
-			s := NewSubscriber(r.pool, r.store, r.logger)
-			s.halted, s.started, s.batch = r.failed, r.subscribed, orDefault(r.MaxBatch, DefaultMaxBatch)
+			s := NewSubscriber(r.pool, fan, r.logger)
+			s.halted, s.started, s.batch = r.failed, r.subscribed, batch
 			return s, nil
 		},
 		AckOnUnknownEvent: true,
@@ -273,6 +285,7 @@ func (r *Runner) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.refreshMetrics(mctx) })
 	wg.Go(func() { r.flushLoop(mctx) })
+	wg.Go(func() { fan.run(mctx) })
 	defer wg.Wait()
 	defer stopMetrics()
 
@@ -443,6 +456,20 @@ func (r *Runner) flush(ctx context.Context) error {
 		r.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// liveProjectors counts the projectors that have not failed in this runner: the consumers the
+// shared subscription waits for.
+func (r *Runner) liveProjectors() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.procs {
+		if !p.failed {
+			n++
+		}
+	}
+	return n
 }
 
 // failed reports whether projector name has stopped on a failure in this runner.
