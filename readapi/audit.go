@@ -1,7 +1,6 @@
 package readapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/public"
 )
 
 // StreamReader is the part of the event store the audit log reads; events/pgstore and
@@ -21,9 +21,11 @@ type StreamReader interface {
 }
 
 // Audit serves GET /v1/projects/{id}/events: a project's own events straight from the event
-// store, with their metadata (DESIGN §9). It reads the log rather than a read model, so it shows
-// exactly what was recorded, including what no projection keeps (who, from where, which request).
-// It is open on every plan: it is the owner's own audit trail.
+// store, in their public form (package events/public, like the SSE stream and NATS) with their
+// public metadata (DESIGN §9). It reads the log rather than a read model, so it shows what was
+// recorded, including what no projection keeps (who, as part of which request). It is open on
+// every plan: it is the owner's own audit trail. An API key is a bearer credential that leaks, so
+// the trail shows no more than the analytics feeds: no hashes, tokens or request origins.
 type Audit struct {
 	store StreamReader
 }
@@ -42,7 +44,8 @@ const (
 	auditMaxLimit     = 500
 )
 
-// AuditEvent is one recorded event of a project stream.
+// AuditEvent is one recorded event of a project stream; metadata fields the writer did not know
+// are "".
 type AuditEvent struct {
 	Version   uint64          `json:"version"` // 0-based place in the stream
 	ID        string          `json:"id"`
@@ -50,17 +53,7 @@ type AuditEvent struct {
 	CreatedAt Time            `json:"createdAt"` // when the store recorded it
 	Position  string          `json:"position"`  // global log position, "commit/prepare"
 	Data      json.RawMessage `json:"data"`
-	Metadata  AuditMetadata   `json:"metadata"`
-}
-
-// AuditMetadata is the recorded metadata of an event; fields the writer did not know are "".
-type AuditMetadata struct {
-	Actor         string `json:"actor"`
-	CorrelationID string `json:"correlationId"`
-	CausationID   string `json:"causationId"`
-	RequestID     string `json:"requestId"`
-	ClientIP      string `json:"clientIp"`
-	UserAgent     string `json:"userAgent"`
+	Metadata  public.Metadata `json:"metadata"`
 }
 
 // AuditPage is one page of a project's events, oldest first. NextFrom is the `from` of the next
@@ -114,12 +107,16 @@ func (a *Audit) projectEvents(c *gin.Context) {
 		recs = recs[:limit]
 	}
 	for _, r := range recs {
-		ev, err := auditEvent(r)
+		ev, ok, err := public.FromRecord(r)
 		if err != nil {
 			_ = c.Error(fmt.Errorf("project events: %w", err))
 			return
 		}
-		page.Events = append(page.Events, ev)
+		if !ok {
+			continue // a private type: not even the owner's trail shows it
+		}
+		page.Events = append(page.Events, AuditEvent{Version: ev.Version, ID: ev.ID, Type: ev.Type,
+			CreatedAt: Time(ev.CreatedAt), Position: ev.Position.String(), Data: ev.Data, Metadata: ev.Metadata})
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "success", "data": page})
 }
@@ -157,72 +154,4 @@ func (a *Audit) owner(ctx context.Context, stream string) (string, error) {
 		}
 		from = recs[len(recs)-1].Version + 1
 	}
-}
-
-// redacted tells the payload fields derived from secrets (slow password hashes, keyed
-// claim-token hashes). They are safe in the log but have no business leaving it: a leaked API key
-// must not hand out a site password's hash for offline guessing.
-func redacted(key string) bool { return key == "passwordHash" || key == "claimTokenHash" }
-
-func auditEvent(r events.RecordedEvent) (AuditEvent, error) {
-	md, err := events.ParseMetadata(r.Metadata)
-	if err != nil {
-		return AuditEvent{}, fmt.Errorf("event %s: %w", r.ID, err)
-	}
-	data, err := redact(r.Data)
-	if err != nil {
-		return AuditEvent{}, fmt.Errorf("event %s: %w", r.ID, err)
-	}
-	return AuditEvent{
-		Version: r.Version, ID: r.ID.String(), Type: r.Type, CreatedAt: Time(r.CreatedAt),
-		Position: r.Position.String(), Data: data,
-		Metadata: AuditMetadata{Actor: md.Actor, CorrelationID: md.CorrelationID, CausationID: md.CausationID,
-			RequestID: md.RequestID, ClientIP: md.ClientIP, UserAgent: md.UserAgent},
-	}, nil
-}
-
-// redact replaces the values of redacted fields anywhere in a JSON payload with "[redacted]" (an
-// empty value stays empty, so a reader still sees whether one was set). Numbers are kept as
-// written.
-func redact(data []byte) (json.RawMessage, error) {
-	if len(data) == 0 {
-		return json.RawMessage("null"), nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decode payload: %w", err)
-	}
-	if !redactValue(v) {
-		return json.RawMessage(data), nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode payload: %w", err)
-	}
-	return b, nil
-}
-
-// redactValue redacts v in place and reports whether it changed anything.
-func redactValue(v any) bool {
-	changed := false
-	switch v := v.(type) {
-	case map[string]any:
-		for k, x := range v {
-			if redacted(k) {
-				if s, ok := x.(string); ok && s != "" {
-					v[k] = "[redacted]"
-					changed = true
-				}
-				continue
-			}
-			changed = redactValue(x) || changed
-		}
-	case []any:
-		for _, x := range v {
-			changed = redactValue(x) || changed
-		}
-	}
-	return changed
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/public"
 )
 
 // Codes of the operator-token errors of GET /v1/events/stream (401, like AuthError).
@@ -52,8 +53,9 @@ type EventLog interface {
 	SubscribeAll(ctx context.Context, from events.Position, filter events.Filter) (events.Subscription, error)
 }
 
-// StreamEvent is one event of the global log as operators and analytics tools see it: the SSE
-// data of GET /v1/events/stream and a line of `litehost events tail --json`.
+// StreamEvent is one event of the global log as it leaves the service (the public contract of
+// package events/public): the SSE data of GET /v1/events/stream and a line of
+// `litehost events tail --json`.
 type StreamEvent struct {
 	ID        string          `json:"id"`
 	Stream    string          `json:"stream"`
@@ -62,28 +64,20 @@ type StreamEvent struct {
 	Position  string          `json:"position"`
 	CreatedAt Time            `json:"createdAt"`
 	Data      json.RawMessage `json:"data"`
-	Metadata  json.RawMessage `json:"metadata"`
+	Metadata  public.Metadata `json:"metadata"`
 }
 
-// NewStreamEvent converts a recorded event; empty data or metadata become {}.
-func NewStreamEvent(rec events.RecordedEvent) StreamEvent {
+// NewStreamEvent converts a recorded event to its public form; false when its type never leaves
+// the service (public.Private, or a type this build does not know).
+func NewStreamEvent(rec events.RecordedEvent) (StreamEvent, bool, error) {
+	ev, ok, err := public.FromRecord(rec)
+	if !ok || err != nil {
+		return StreamEvent{}, ok, err
+	}
 	return StreamEvent{
-		ID:        rec.ID.String(),
-		Stream:    rec.Stream,
-		Version:   rec.Version,
-		Type:      rec.Type,
-		Position:  rec.Position.String(),
-		CreatedAt: Time(rec.CreatedAt),
-		Data:      orEmptyObject(rec.Data),
-		Metadata:  orEmptyObject(rec.Metadata),
-	}
-}
-
-func orEmptyObject(b []byte) json.RawMessage {
-	if len(b) == 0 {
-		return json.RawMessage("{}")
-	}
-	return json.RawMessage(b)
+		ID: ev.ID, Stream: ev.Stream, Version: ev.Version, Type: ev.Type, Position: ev.Position.String(),
+		CreatedAt: Time(ev.CreatedAt), Data: ev.Data, Metadata: ev.Metadata,
+	}, true, nil
 }
 
 // ParseTypePrefixes reads a comma-separated list of event-type prefixes ("project.,account.").
@@ -248,9 +242,17 @@ func (s *EventStream) stream(c *gin.Context) {
 				}
 				return
 			}
-			data, err := json.Marshal(NewStreamEvent(rec))
+			ev, ok, err := NewStreamEvent(rec)
 			if err != nil {
 				// Data and metadata come from the store as JSON; a failure is a corrupt event.
+				log.Error("encode event", "error", err, "position", rec.Position.String())
+				return
+			}
+			if !ok {
+				continue // private: never leaves the service
+			}
+			data, err := json.Marshal(ev)
+			if err != nil {
 				log.Error("encode event", "error", err, "position", rec.Position.String())
 				return
 			}

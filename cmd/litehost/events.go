@@ -121,21 +121,29 @@ func tailEvents(ctx context.Context, store events.Store, from events.Position, f
 	return errors.New("subscription ended")
 }
 
+// printEvent prints rec's public form (events/public): a terminal's output ends up in files and
+// pipes as easily as the SSE stream does, so it shows no more. Private types are skipped.
 func printEvent(w io.Writer, rec events.RecordedEvent, asJSON bool) error {
+	ev, ok, err := readapi.NewStreamEvent(rec)
+	if err != nil {
+		return fmt.Errorf("event at %s: %w", rec.Position, err)
+	}
+	if !ok {
+		return nil
+	}
 	if asJSON {
-		b, err := json.Marshal(readapi.NewStreamEvent(rec))
+		b, err := json.Marshal(ev)
 		if err != nil {
 			return fmt.Errorf("encode event at %s: %w", rec.Position, err)
 		}
 		_, err = fmt.Fprintf(w, "%s\n", b)
 		return err
 	}
-	md, _ := events.ParseMetadata(rec.Metadata)
-	actor := md.Actor
+	actor := ev.Metadata.Actor
 	if actor == "" {
 		actor = "-"
 	}
-	_, err := fmt.Fprintf(w, "%s  %s  %s@%d  %s  %s\n", rec.Position, rec.CreatedAt.UTC().Format(readapi.TimeLayout),
+	_, err = fmt.Fprintf(w, "%s  %s  %s@%d  %s  %s\n", rec.Position, rec.CreatedAt.UTC().Format(readapi.TimeLayout),
 		rec.Stream, rec.Version, rec.Type, actor)
 	return err
 }

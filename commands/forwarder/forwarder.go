@@ -1,7 +1,9 @@
 // Package forwarder publishes the global event log to NATS JetStream for analytics consumers
-// (DESIGN §9). Every non-system event goes to subject "<prefix>.<category>.<type>" of one
-// JetStream stream, with the event ID as Nats-Msg-Id so that JetStream drops the resends of an
-// at-least-once delivery, the event's place in the log in headers, and its data JSON as payload.
+// (DESIGN §9). Every event of the public contract (package events/public) goes to subject
+// "<prefix>.<category>.<type>" of one JetStream stream, with the event ID as Nats-Msg-Id so that
+// JetStream drops the resends of an at-least-once delivery, the event's place in the log and its
+// public metadata in headers, and its public data JSON as payload. Private events (the sign-in
+// code flow, identities) are passed over: the checkpoint moves past them, nothing is published.
 //
 // The forwarder is a process manager like the OTP mailer: it follows the log from its own row in
 // process_checkpoints, advances it only after JetStream acknowledged the publish, and only one
@@ -13,6 +15,7 @@ package forwarder
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +29,7 @@ import (
 
 	"github.com/litehost/litehost/commands/process"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/public"
 )
 
 // Name is the forwarder's persistent ID: its checkpoint key in process_checkpoints.
@@ -174,7 +178,13 @@ func (f *Forwarder) open(ctx context.Context) (process.Handler, func(), error) {
 		nc.Close()
 		return nil, nil, err
 	}
-	publish := func(ctx context.Context, rec events.RecordedEvent) error { return f.publish(ctx, js, rec) }
+	publish := func(ctx context.Context, rec events.RecordedEvent) error {
+		msg, ok, err := f.message(rec)
+		if err != nil || !ok {
+			return err
+		}
+		return f.publish(ctx, js, rec, msg)
+	}
 	return publish, nc.Close, nil
 }
 
@@ -215,8 +225,7 @@ func (f *Forwarder) ensureStream(ctx context.Context, js jetstream.JetStream) er
 
 // publish sends one event and waits for JetStream's ack, retrying with backoff until it gets one
 // or ctx ends. After a failure it re-creates the stream, in case it was deleted or NATS lost it.
-func (f *Forwarder) publish(ctx context.Context, js jetstream.JetStream, rec events.RecordedEvent) error {
-	msg := f.message(rec)
+func (f *Forwarder) publish(ctx context.Context, js jetstream.JetStream, rec events.RecordedEvent, msg *nats.Msg) error {
 	return process.Retry(ctx, f.backoff, func(attempt int) error {
 		if attempt > 0 {
 			if err := f.ensureStream(ctx, js); err != nil && ctx.Err() == nil {
@@ -243,22 +252,26 @@ func (f *Forwarder) publishOnce(ctx context.Context, js jetstream.JetStream, msg
 	return nil
 }
 
-// message builds the NATS message of rec; the payload is the event data JSON unchanged.
-func (f *Forwarder) message(rec events.RecordedEvent) *nats.Msg {
-	msg := nats.NewMsg(Subject(f.cfg.SubjectPrefix, rec.Stream, rec.Type))
-	msg.Data = rec.Data
-	msg.Header.Set(nats.MsgIdHdr, rec.ID.String())
-	msg.Header.Set(HeaderStream, rec.Stream)
-	msg.Header.Set(HeaderVersion, strconv.FormatUint(rec.Version, 10))
-	msg.Header.Set(HeaderPosition, rec.Position.String())
-	msg.Header.Set(HeaderType, rec.Type)
-	msg.Header.Set(HeaderCreatedAt, rec.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
-	md := rec.Metadata
-	if len(md) == 0 {
-		md = []byte("{}")
+// message builds the NATS message of rec from its public form; false when rec is private.
+func (f *Forwarder) message(rec events.RecordedEvent) (*nats.Msg, bool, error) {
+	ev, ok, err := public.FromRecord(rec)
+	if !ok || err != nil {
+		return nil, ok, err
 	}
+	md, err := json.Marshal(ev.Metadata)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode metadata of %s: %w", rec.ID, err)
+	}
+	msg := nats.NewMsg(Subject(f.cfg.SubjectPrefix, ev.Stream, ev.Type))
+	msg.Data = ev.Data
+	msg.Header.Set(nats.MsgIdHdr, ev.ID)
+	msg.Header.Set(HeaderStream, ev.Stream)
+	msg.Header.Set(HeaderVersion, strconv.FormatUint(ev.Version, 10))
+	msg.Header.Set(HeaderPosition, ev.Position.String())
+	msg.Header.Set(HeaderType, ev.Type)
+	msg.Header.Set(HeaderCreatedAt, ev.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 	msg.Header.Set(HeaderMetadata, string(md))
-	return msg
+	return msg, true, nil
 }
 
 // Checkpoint returns the position up to which events have been forwarded (for status and tests).

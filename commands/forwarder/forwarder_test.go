@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -285,4 +286,50 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			t.Errorf("New(%+v) accepted", cfg)
 		}
 	}
+}
+
+// TestForwardsOnlyThePublicContract appends a private OTP event between two project events whose
+// data and metadata hold secrets and request origins: only the public form of the project events
+// reaches NATS, and the checkpoint still moves past the private one.
+func TestForwardsOnlyThePublicContract(t *testing.T) {
+	w := newWorld(t)
+	md := events.Metadata{CorrelationID: "corr", CausationID: "cause", Actor: "anonymous", RequestID: "req",
+		ClientIP: "198.51.100.77", UserAgent: "SecretAgent/1.0 (device 4242)"}
+	now := time.Now().UTC()
+	project := uuid.NewString()
+	appendOne := func(stream string, ev events.Event) events.AppendResult {
+		data, err := events.Encode(ev, uuid.New(), md)
+		pgtest.Must(t, err, "encode")
+		res, err := w.store.Append(t.Context(), stream, events.Any(), []events.EventData{data})
+		pgtest.Must(t, err, "append")
+		return res
+	}
+	appendOne("project-"+project, events.ProjectCreated{ProjectID: project, Temporary: true, ClaimTokenHash: "claim-hash-value",
+		Settings:   events.ProjectSettings{Slug: "s", Access: "password", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"},
+		Deployment: events.Deployment{DeploymentID: uuid.NewString(), Version: 1, ManifestHash: "manifest-hash-value"}, At: now})
+	appendOne("otp-0123abcd", events.OTPRequested{Channel: "email", Address: "person@example.com", Nonce: "nonce-value", CodeHash: "code-hash-value", RequestedAt: now})
+	last := appendOne("project-"+project, events.ProjectArchived{ProjectID: project, At: now})
+
+	f := w.forwarder(t, natsURL)
+	pgtest.Background(t, f.Run)
+	msgs := w.messages(t, 2)
+	for i, m := range msgs {
+		all := string(m.Data)
+		for k, v := range m.Header {
+			all += k + ":" + fmt.Sprint(v)
+		}
+		for _, secret := range []string{"claim-hash-value", "argon2id", "manifest-hash-value", "person@example.com", "nonce-value",
+			"code-hash-value", "Hash", "198.51.100", "SecretAgent", "clientIp", "userAgent"} {
+			if strings.Contains(all, secret) {
+				t.Errorf("message %d (%s) holds %q:\n%s", i, m.Subject, secret, all)
+			}
+		}
+	}
+	if typ := msgs[0].Header.Get(forwarder.HeaderType); typ != events.TypeProjectCreated || !strings.Contains(string(msgs[0].Data), `"passwordProtected":true`) {
+		t.Errorf("first message %s: %s", typ, msgs[0].Data)
+	}
+	if typ := msgs[1].Header.Get(forwarder.HeaderType); typ != events.TypeProjectArchived {
+		t.Errorf("second message %s, want project.archived.v1 (the OTP event is private)", typ)
+	}
+	waitCheckpoint(t, f, last.Position)
 }
