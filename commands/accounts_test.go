@@ -343,7 +343,7 @@ func TestSignInStampsMetadata(t *testing.T) {
 	pgtest.Must(t, err, "sign in")
 	for _, r := range f.stream(t, "account-"+in.AccountID) {
 		md, _ := events.ParseMetadata(r.Metadata)
-		if md.CorrelationID != "corr-1" || md.ClientIP != "203.0.113.9" || md.Actor != events.ActorAnonymous {
+		if md.CorrelationID != "corr-1" || md.ClientNetwork != "203.0.113.0/24" || md.Actor != events.ActorAnonymous {
 			t.Errorf("%s metadata = %+v", r.Type, md)
 		}
 	}

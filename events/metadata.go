@@ -4,16 +4,29 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
 )
 
 // Metadata travels with every event (DESIGN §2). Audit reviewers rely on it to tell who did what,
-// from where and as part of which request.
+// from which network and as part of which request.
+//
+// The log is immutable and kept forever, so it keeps only what an audit needs of where a request
+// came from: Marshal stores the client's network (ClientNetwork) instead of its address and the
+// user agent without its comments (ReduceUserAgent). The full ClientIP lives only in the
+// request's context, for the rate limits; events written before this rule still hold it, and
+// ParseMetadata reduces it on read.
 type Metadata struct {
 	CorrelationID string `json:"correlationId"`
 	CausationID   string `json:"causationId"`
 	Actor         string `json:"actor"` // "account:<id>", "anonymous" or "system:<process>"
 	RequestID     string `json:"requestId,omitempty"`
-	ClientIP      string `json:"clientIp,omitempty"`
+	// ClientIP is the request's client address as seen through the trusted proxies. Marshal never
+	// writes it.
+	ClientIP string `json:"clientIp,omitempty"`
+	// ClientNetwork is the stored form of ClientIP: its IPv4 /24 or IPv6 /48 (ClientNetworkOf).
+	ClientNetwork string `json:"clientNetwork,omitempty"`
 	UserAgent     string `json:"userAgent,omitempty"`
 }
 
@@ -26,16 +39,29 @@ func AccountActor(accountID string) string { return "account:" + accountID }
 // SystemActor is the actor string of a process manager.
 func SystemActor(process string) string { return "system:" + process }
 
-// Marshal encodes m for EventData.Metadata.
+// Marshal encodes m for EventData.Metadata, as stored: the client's network rather than its
+// address, the user agent reduced.
 func (m Metadata) Marshal() []byte {
-	b, err := json.Marshal(m)
+	b, err := json.Marshal(m.stored())
 	if err != nil {
 		panic(fmt.Sprintf("marshal metadata: %v", err)) // a struct of strings always marshals
 	}
 	return b
 }
 
+// stored is m as the log keeps it.
+func (m Metadata) stored() Metadata {
+	if m.ClientIP != "" {
+		m.ClientNetwork = ClientNetworkOf(m.ClientIP)
+		m.ClientIP = ""
+	}
+	m.UserAgent = ReduceUserAgent(m.UserAgent)
+	return m
+}
+
 // ParseMetadata decodes the metadata of a recorded event; unknown or missing fields are empty.
+// The metadata of an event written before addresses were reduced comes back reduced too, so no
+// reader shows more of an old event than of a new one.
 func ParseMetadata(b []byte) (Metadata, error) {
 	var m Metadata
 	if len(b) == 0 {
@@ -44,7 +70,59 @@ func ParseMetadata(b []byte) (Metadata, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("parse metadata: %w", err)
 	}
-	return m, nil
+	return m.stored(), nil
+}
+
+// ClientNetworkOf returns the network an audit keeps of a client address: the IPv4 /24 or the
+// IPv6 /48 (an IPv4-mapped IPv6 address counts as IPv4), as a prefix like "203.0.113.0/24";
+// "" for anything that is not an address. A /24 or a /48 names an operator's or a site's
+// network, not one subscriber.
+func ClientNetworkOf(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
+	}
+	a = a.Unmap().WithZone("")
+	bits := 48
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return ""
+	}
+	return p.String()
+}
+
+// maxUserAgent bounds the stored user agent.
+const maxUserAgent = 128
+
+// ReduceUserAgent keeps the product tokens of a User-Agent ("Mozilla/5.0 AppleWebKit/537.36
+// Chrome/120.0.0.0 Safari/537.36") and drops its comments, the parenthesised parts that name the
+// operating system, device and build, which make a user agent a fingerprint. At most 128 bytes
+// are kept, on a character boundary.
+func ReduceUserAgent(ua string) string {
+	var b strings.Builder
+	depth := 0
+	for _, r := range ua {
+		switch {
+		case r == '(':
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
+	}
+	out := strings.Join(strings.Fields(b.String()), " ")
+	if len(out) <= maxUserAgent {
+		return out
+	}
+	cut := maxUserAgent
+	for cut > 0 && !utf8.RuneStart(out[cut]) {
+		cut--
+	}
+	return strings.TrimSpace(out[:cut])
 }
 
 type metadataKey struct{}

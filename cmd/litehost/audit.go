@@ -34,7 +34,7 @@ func auditCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 		Use:   "project <id>",
 		Short: "Print a project's deployment history and lifecycle as of a time, replayed from its events",
 		Long: "Replays the stream project-<id> with the domain rules and prints every deployment (version,\n" +
-			"id, active/ready, size, time, actor, client IP) and every lifecycle event as of --as-of\n" +
+			"id, active/ready, size, time, actor, client network) and every lifecycle event as of --as-of\n" +
 			"(default: now). --verify compares the full replay with the read model (tables projects and\n" +
 			"deployments) and exits non-zero listing every difference.",
 		Args: cobra.ExactArgs(1),
@@ -161,10 +161,11 @@ type auditEntry struct {
 	Who           auditWho  `json:"who"`
 }
 
-// auditWho is who did it and from where, from the event's metadata.
+// auditWho is who did it and from where, from the event's metadata: the log keeps the client's
+// network (IPv4 /24, IPv6 /48), never its address.
 type auditWho struct {
 	Actor         string `json:"actor"`
-	ClientIP      string `json:"clientIp,omitempty"`
+	ClientNetwork string `json:"clientNetwork,omitempty"`
 	UserAgent     string `json:"userAgent,omitempty"`
 	RequestID     string `json:"requestId,omitempty"`
 	CorrelationID string `json:"correlationId,omitempty"`
@@ -224,7 +225,7 @@ func replayAudit(id string, recs []events.RecordedEvent, asOf time.Time) (auditR
 		if err != nil {
 			return rep, fmt.Errorf("%s version %d: %w", project.Stream(id), rec.Version, err)
 		}
-		who := auditWho{Actor: md.Actor, ClientIP: md.ClientIP, UserAgent: md.UserAgent, RequestID: md.RequestID,
+		who := auditWho{Actor: md.Actor, ClientNetwork: md.ClientNetwork, UserAgent: md.UserAgent, RequestID: md.RequestID,
 			CorrelationID: md.CorrelationID}
 		rep.state = project.Evolve(rep.state, ev)
 		rep.updatedAt = at
@@ -319,7 +320,7 @@ func writeAudit(w io.Writer, rep auditReport, asJSON bool) error {
 		"VERSION\tDEPLOYMENT\tSTATUS\tSIZE\tFILES\tCREATED\tACTOR\tFROM\tREQUEST\tROLLBACK OF", func(tw io.Writer) {
 			for _, d := range rep.Deployments {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", d.Version, d.DeploymentID, d.Status, d.SizeBytes,
-					d.FileCount, d.CreatedAt.UTC().Format(ts), orDash(d.Who.Actor), orDash(d.Who.ClientIP),
+					d.FileCount, d.CreatedAt.UTC().Format(ts), orDash(d.Who.Actor), orDash(d.Who.ClientNetwork),
 					orDash(d.Who.RequestID), orDash(d.RollbackOf))
 			}
 		})
@@ -330,7 +331,7 @@ func writeAudit(w io.Writer, rep auditReport, asJSON bool) error {
 		"STREAM VERSION\tAT\tEVENT\tACTOR\tFROM\tREQUEST\tDETAIL", func(tw io.Writer) {
 			for _, e := range rep.Events {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.StreamVersion, e.At.UTC().Format(ts), e.Type,
-					orDash(e.Who.Actor), orDash(e.Who.ClientIP), orDash(e.Who.RequestID), e.Detail)
+					orDash(e.Who.Actor), orDash(e.Who.ClientNetwork), orDash(e.Who.RequestID), e.Detail)
 			}
 		})
 	if err != nil {

@@ -160,7 +160,7 @@ func TestProjectAuditLogAndReplay(t *testing.T) {
 	if err != nil {
 		t.Fatalf("audit: %v\n%s", err, out)
 	}
-	for _, w := range []string{v1, v2, v3, actor, "req-push", "req-rollback", "127.0.0.1", "archived",
+	for _, w := range []string{v1, v2, v3, actor, "req-push", "req-rollback", "127.0.0.0/24", "archived",
 		events.TypeProjectArchived, events.TypeProjectSettingsUpdated} {
 		if !strings.Contains(out, w) {
 			t.Errorf("audit output lacks %q:\n%s", w, out)
@@ -201,7 +201,7 @@ func TestProjectAuditLogAndReplay(t *testing.T) {
 			DeploymentID string
 			Status       string
 			SizeBytes    int64
-			Who          struct{ Actor, ClientIP, RequestID string }
+			Who          struct{ Actor, ClientNetwork, RequestID string }
 		}
 		Events []struct{ Type string }
 	}
@@ -210,7 +210,7 @@ func TestProjectAuditLogAndReplay(t *testing.T) {
 	}
 	if rep.State != "archived" || len(rep.Deployments) != 3 || rep.Deployments[0].DeploymentID != v3 ||
 		rep.Deployments[0].Status != "active" || rep.Deployments[1].Who.RequestID != "req-push" ||
-		rep.Deployments[1].Who.Actor != actor || rep.Deployments[1].SizeBytes != int64(len("<h1>version two</h1>")) ||
+		rep.Deployments[1].Who.Actor != actor || rep.Deployments[1].Who.ClientNetwork != "127.0.0.0/24" || rep.Deployments[1].SizeBytes != int64(len("<h1>version two</h1>")) ||
 		len(rep.Events) != 3 {
 		t.Errorf("audit --json = %+v", rep)
 	}

@@ -263,5 +263,7 @@ func operatorMetadata(command string) events.Metadata {
 	}
 	id := uuid.NewString()
 	return events.Metadata{CorrelationID: id, RequestID: id, Actor: events.SystemActor("admin"),
-		UserAgent: "litehost-cli/" + command + " (os user " + user + ")"}
+		// The OS user is a product token, not a comment: the log keeps user agents without their
+		// comments (events.ReduceUserAgent).
+		UserAgent: "litehost-cli/" + command + " os-user/" + strings.Join(strings.Fields(user), "_")}
 }
