@@ -14,6 +14,7 @@ import (
 
 	"github.com/litehost/litehost/docs/schemas"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/public"
 )
 
 // eventsDir is package events, whose sources the catalogue is generated from.
@@ -84,7 +85,8 @@ func TestCatalogueIsUpToDate(t *testing.T) {
 	update := os.Getenv(schemas.UpdateEnv) == "1"
 	// A schema file of a type that no longer exists is stale.
 	existing, _ := filepath.Glob("*.json")
-	for _, f := range existing {
+	pub, _ := filepath.Glob("public/*.json")
+	for _, f := range append(existing, pub...) {
 		if _, ok := files["schemas/"+f]; !ok {
 			if update {
 				if err := os.Remove(f); err != nil {
@@ -208,4 +210,54 @@ func fill(t reflect.Type) reflect.Value {
 		v.SetUint(1)
 	}
 	return v
+}
+
+// TestPublicSchemasAcceptPublicForms validates the public form of every public event type, from
+// an empty and from a filled event, against its generated public schema, and checks that a
+// private type has no public schema and that a public schema refuses an unknown property.
+func TestPublicSchemasAcceptPublicForms(t *testing.T) {
+	files, err := schemas.Generate(parseDocs(t))
+	if err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+	for _, e := range schemas.Catalogue() {
+		typ := e.Event.EventType()
+		raw, ok := files["schemas/public/"+typ+".json"]
+		if _, private := public.Private[typ]; private {
+			if ok {
+				t.Errorf("private %s has a public schema", typ)
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("public %s has no public schema", typ)
+			continue
+		}
+		c := jsonschema.NewCompiler()
+		c.AssertFormat()
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatalf("%s: schema is not JSON: %v", typ, err)
+		}
+		if err := c.AddResource(typ+".json", doc); err != nil {
+			t.Fatal(err)
+		}
+		sch, err := c.Compile(typ + ".json")
+		if err != nil {
+			t.Fatalf("%s: compile: %v", typ, err)
+		}
+		for _, ev := range []events.Event{e.Event, fill(reflect.TypeOf(e.Event)).Interface().(events.Event)} {
+			v, _ := public.Project(ev)
+			b, _ := json.Marshal(v)
+			var m map[string]any
+			_ = json.Unmarshal(b, &m)
+			if err := sch.Validate(m); err != nil {
+				t.Errorf("%s: public form %s refused: %v", typ, b, err)
+			}
+			m["unexpectedField"] = 1
+			if sch.Validate(m) == nil {
+				t.Errorf("%s: an unknown property was accepted", typ)
+			}
+		}
+	}
 }
