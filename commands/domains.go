@@ -41,9 +41,6 @@ func NewDNSResolver(addr string) *net.Resolver {
 // dnsTimeout bounds one challenge lookup.
 const dnsTimeout = 5 * time.Second
 
-// challengePurpose separates challenge tokens from the other uses of the server secret.
-const challengePurpose = "domain-challenge"
-
 // Domains handles the custom-domain commands: adding a domain (owners through the API with a
 // DNS challenge; operators with any status), verifying it, changing its status (operators) and
 // removing it. Hostnames are unique through hostname-<hostname> reservation streams, reserved
@@ -145,8 +142,7 @@ func operatorContext(ctx context.Context) context.Context {
 func (d *Domains) add(ctx context.Context, commandID uuid.UUID, accountID, hostname, status string) (DomainResult, error) {
 	now := d.now().UTC()
 	domainID := subID(commandID, "domain")
-	cmd := customdomain.Add{DomainID: domainID, OwnerID: accountID, Hostname: hostname, Status: status,
-		ChallengeToken: d.keys.Hash(challengePurpose, commandID.String())[:32]}
+	cmd := customdomain.Add{DomainID: domainID, OwnerID: accountID, Hostname: hostname, Status: status}
 	// Decide once against an empty domain first, so a request that breaks a rule never touches
 	// the hostname's reservation stream.
 	if _, err := cmd.Decide(customdomain.State{}, now); err != nil {
@@ -187,7 +183,7 @@ func (d *Domains) result(ctx context.Context, id string, pos events.Position) (D
 		return DomainResult{}, err
 	}
 	st := customdomain.Replay(s.Events)
-	return DomainResult{ID: st.ID, Hostname: st.Hostname, Status: st.Status, ChallengeToken: st.ChallengeToken,
+	return DomainResult{ID: st.ID, Hostname: st.Hostname, Status: st.Status, ChallengeToken: d.keys.DomainChallenge(st.ID),
 		VerifiedAt: st.VerifiedAt, CreatedAt: st.CreatedAt, Position: pos}, nil
 }
 
@@ -250,7 +246,7 @@ func (d *Domains) Verify(ctx context.Context, commandID uuid.UUID, accountID, id
 		}
 	}
 	res, err := d.exec.Execute(ctx, commandID, customdomain.Stream(id), func(s Stream) ([]events.Event, error) {
-		return customdomain.Verify(customdomain.Replay(s.Events), accountID, txt, d.now().UTC())
+		return customdomain.Verify(customdomain.Replay(s.Events), accountID, txt, d.keys.DomainChallenge(id), d.now().UTC())
 	})
 	if err != nil {
 		return DomainResult{}, err

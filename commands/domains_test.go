@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"golang.org/x/net/dns/dnsmessage"
@@ -285,4 +286,57 @@ func TestOperatorDomainCommands(t *testing.T) {
 	}
 	// ssl_active is assignable.
 	e.createProject(t, owner, "On op", map[string]string{"domainId": res.ID}).want(t, 201, "")
+}
+
+// TestDomainChallengeIsDerivedNotStored checks that a domain's challenge token is the keyring's
+// derivation from the domain ID, that neither the log nor any table holds it, and that a domain
+// whose event recorded a token (before tokens were derived) still verifies with that token.
+func TestDomainChallengeIsDerivedNotStored(t *testing.T) {
+	e := newScopeEnv(t)
+	owner := e.account(t, "starter")
+	add := e.json(t, "POST", "/v1/domains", owner, map[string]any{"domain": "derived.example"}).want(t, 201, "").data()
+	id := add["id"].(string)
+	token := e.keys.DomainChallenge(id)
+	if v := add["verification"].(map[string]any)["value"]; v != customdomain.ChallengeValue(token) {
+		t.Fatalf("verification value %v, want the derived token %s", v, token)
+	}
+	pgtest.Must(t, e.runner.WaitFor(t.Context(), e.head(t)), "wait for projections")
+	got := e.json(t, "GET", "/v1/domains/"+id, owner, nil).want(t, 200, "").data()
+	if v := got["verification"].(map[string]any)["value"]; v != customdomain.ChallengeValue(token) {
+		t.Errorf("GET verification value %v, want %s", v, customdomain.ChallengeValue(token))
+	}
+	// No table holds it: every row of every table, as text.
+	rows, err := e.pool.Query(t.Context(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name)
+		FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`)
+	pgtest.Must(t, err, "list tables")
+	var tables []string
+	for rows.Next() {
+		var name string
+		pgtest.Must(t, rows.Scan(&name), "scan")
+		tables = append(tables, name)
+	}
+	pgtest.Must(t, rows.Err(), "tables")
+	if len(tables) < 5 {
+		t.Fatalf("only %d tables: %v", len(tables), tables)
+	}
+	for _, tbl := range tables {
+		var n int
+		pgtest.Must(t, e.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+tbl+` x WHERE strpos(x::text, $1) > 0`, token).Scan(&n), "scan %s", tbl)
+		if n > 0 {
+			t.Errorf("table %s holds the challenge token in %d row(s)", tbl, n)
+		}
+	}
+	e.dns.set("_litehost-challenge.derived.example", customdomain.ChallengeValue(token))
+	e.json(t, "POST", "/v1/domains/"+id+"/verify", owner, nil).want(t, 200, "")
+
+	// A domain added before tokens were derived verifies with the token its event recorded.
+	old := uuid.NewString()
+	appendEvents(t, e.store, customdomain.Stream(old), events.DomainAdded{DomainID: old, OwnerID: owner, Hostname: "legacy.example",
+		Status: customdomain.StatusPendingVerification, ChallengeToken: "0123456789abcdef0123456789abcdef", At: time.Now().UTC()})
+	e.dns.set("_litehost-challenge.legacy.example", customdomain.ChallengeValue("0123456789abcdef"))
+	e.json(t, "POST", "/v1/domains/"+old+"/verify", owner, nil).want(t, 422, "DOMAIN_VERIFICATION_FAILED")
+	e.dns.set("_litehost-challenge.legacy.example", customdomain.ChallengeValue("0123456789abcdef0123456789abcdef"))
+	if v := e.json(t, "POST", "/v1/domains/"+old+"/verify", owner, nil).want(t, 200, "").data(); v["status"] != "active" {
+		t.Errorf("legacy domain verified = %v", v)
+	}
 }

@@ -62,7 +62,7 @@ func newScopeEnv(t *testing.T) *scopeEnv {
 	siteURL := commands.SiteURL("http", scopeSites, 8080)
 	ws := commands.NewWorkspaces(store, now)
 	doms := commands.NewDomains(store, keys, commands.NewDNSResolver(dns.addr), scopes, now, logger)
-	readDomains := readapi.NewDomains(pool, readapi.DomainSiteURL("http", 8080))
+	readDomains := readapi.NewDomains(pool, keys, readapi.DomainSiteURL("http", 8080))
 
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()

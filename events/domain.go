@@ -13,8 +13,10 @@ const (
 	TypeDomainHostnameReleased = "domain.hostname_released.v1"
 )
 
-// DomainAdded records a custom domain of OwnerID. ChallengeToken is the value of the DNS TXT
-// record that proves control of the hostname; it is shown to the owner and is not a credential.
+// DomainAdded records a custom domain of OwnerID. The value of the DNS TXT record that proves
+// control of the hostname is derived from the server secret and DomainID
+// (secret.Keyring.DomainChallenge), so the event does not carry it; ChallengeToken is set only in
+// events written before that, whose token verification still accepts.
 type DomainAdded struct {
 	DomainID       string     `json:"domainId"`
 	OwnerID        string     `json:"ownerId"`

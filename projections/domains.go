@@ -21,10 +21,12 @@ func Domains() Projector {
 		Tables: []string{"custom_domains", "domain_projects"},
 		Handlers: []cqrs.GroupEventHandler{
 			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.DomainAdded) error {
+				// No challenge token: it is derived from the server secret and the domain ID
+				// whenever it is shown or checked, so no table holds it.
 				return scopeExec(ctx, e.EventType(), `INSERT INTO custom_domains (id, owner_id, hostname, status,
-					challenge_token, verified_at, created_at, updated_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING`,
-					e.DomainID, e.OwnerID, e.Hostname, e.Status, e.ChallengeToken, e.VerifiedAt, e.At)
+					verified_at, created_at, updated_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING`,
+					e.DomainID, e.OwnerID, e.Hostname, e.Status, e.VerifiedAt, e.At)
 			}),
 			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.DomainStatusChanged) error {
 				return scopeExec(ctx, e.EventType(), `UPDATE custom_domains SET status = $2, verified_at = $3, updated_at = $4

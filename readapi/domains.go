@@ -19,14 +19,21 @@ import (
 // custom domains, oldest first, with their project counts; one domain with its projects. Paid
 // plans only. It also answers the site server's question which project a custom host names.
 type Domains struct {
-	pool    *pgxpool.Pool
-	siteURL func(slug, hostname string) string
+	pool       *pgxpool.Pool
+	challenges ChallengeTokens
+	siteURL    func(slug, hostname string) string
 }
 
-// NewDomains returns the domain read handlers over pool; siteURL renders the address of a site
-// on a custom domain (DomainSiteURL).
-func NewDomains(pool *pgxpool.Pool, siteURL func(slug, hostname string) string) *Domains {
-	return &Domains{pool: pool, siteURL: siteURL}
+// ChallengeTokens derives a domain's DNS challenge token; *secret.Keyring implements it. The
+// token is derived rather than read so that no table holds it.
+type ChallengeTokens interface {
+	DomainChallenge(domainID string) string
+}
+
+// NewDomains returns the domain read handlers over pool; challenges derives the verification
+// record's token, siteURL renders the address of a site on a custom domain (DomainSiteURL).
+func NewDomains(pool *pgxpool.Pool, challenges ChallengeTokens, siteURL func(slug, hostname string) string) *Domains {
+	return &Domains{pool: pool, challenges: challenges, siteURL: siteURL}
 }
 
 // DomainSiteURL renders http(s)://<slug>.<hostname>[:port], the address of a site on a custom
@@ -79,13 +86,12 @@ type DomainDetail struct {
 }
 
 type domainRow struct {
-	ID             string
-	Hostname       string
-	Status         string
-	ChallengeToken string
-	VerifiedAt     *time.Time
-	ProjectCount   int
-	CreatedAt      time.Time
+	ID           string
+	Hostname     string
+	Status       string
+	VerifiedAt   *time.Time
+	ProjectCount int
+	CreatedAt    time.Time
 }
 
 func (r domainRow) domain() Domain {
@@ -93,7 +99,7 @@ func (r domainRow) domain() Domain {
 		ProjectCount: r.ProjectCount, CreatedAt: Time(r.CreatedAt)}
 }
 
-const domainColumns = `d.id::text AS id, d.hostname, d.status, d.challenge_token, d.verified_at,
+const domainColumns = `d.id::text AS id, d.hostname, d.status, d.verified_at,
 	(SELECT count(*) FROM domain_projects p WHERE p.domain_id = d.id)::int AS project_count, d.created_at`
 
 const domainsQuery = `SELECT ` + domainColumns + ` FROM custom_domains d WHERE d.owner_id = $1
@@ -147,7 +153,7 @@ func (d *Domains) get(c *gin.Context) {
 	}
 	out := DomainDetail{Domain: row.domain(), Projects: make([]DomainProject, len(ps)),
 		Verification: VerificationRecord{Type: "TXT", Name: "_litehost-challenge." + row.Hostname,
-			Value: "litehost-verification=" + row.ChallengeToken}}
+			Value: "litehost-verification=" + d.challenges.DomainChallenge(row.ID)}}
 	for i, p := range ps {
 		out.Projects[i] = DomainProject{ID: p.ID, Title: p.Title, Slug: p.Slug, URL: d.siteURL(p.Slug, row.Hostname)}
 	}

@@ -125,7 +125,7 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 		logger.With("component", "projects")).WithQuotaGate(commands.NewPGQuotaGate(pool, a.runner))
 	a.domains = commands.NewDomains(a.store, a.keyring, commands.NewDNSResolver(cfg.DNSResolver), a.scopes, a.now,
 		logger.With("component", "domains"))
-	a.customHosts = readapi.NewDomains(pool, a.domainSiteURL())
+	a.customHosts = readapi.NewDomains(pool, a.keyring, a.domainSiteURL())
 	if u, err := url.Parse(cfg.PublicURL); err == nil {
 		a.apiHost = strings.ToLower(u.Hostname())
 	}

@@ -116,7 +116,10 @@ func (a *app) engine() *gin.Engine {
 	workspaces := commands.NewWorkspaces(a.store, a.now)
 	commands.NewWorkspaceRoutes(workspaces, a.scopes, a.runner).Register(writes, requirePrincipal)
 	readapi.NewWorkspaces(a.pool).Register(v1, auth.Require())
-	commands.NewDomainRoutes(a.domains, a.runner).Register(writes, requirePrincipal)
+	// Domain answers carry the DNS challenge token, which is derived, never stored: like sign-in,
+	// a retry re-derives its answer rather than reading it back from the idempotency table.
+	domainWrites := v1.Group("", auth.Optional(), idem.SecretAnswers())
+	commands.NewDomainRoutes(a.domains, a.runner).Register(domainWrites, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
 	return e
 }

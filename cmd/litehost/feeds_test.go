@@ -88,12 +88,24 @@ func TestPublicFeedsCarryNoSecrets(t *testing.T) {
 	j.projects = []string{protected, temp}
 
 	// A custom domain.
-	r = s.do(http.MethodPost, "/v1/domains", map[string]any{"domain": "feeds.example.com"}, with(bearer(j.key))...)
+	addDomain := func() response {
+		return s.do(http.MethodPost, "/v1/domains", map[string]any{"domain": "feeds.example.com"},
+			with(bearer(j.key), header("Idempotency-Key", "feed-domain"))...)
+	}
+	r = addDomain()
 	if r.status != http.StatusCreated {
 		t.Fatalf("add domain = %d %s", r.status, r.body)
 	}
 	challenge := r.data(t)["verification"].(map[string]any)["value"].(string)
 	dnsToken := strings.TrimPrefix(challenge, "litehost-verification=")
+	if again := addDomain(); again.status != http.StatusCreated || !strings.Contains(string(again.body), challenge) {
+		t.Errorf("retried domain add = %d %s, want the same answer", again.status, again.body)
+	}
+	// The token is derived from the server secret and the domain ID: no table holds it, not even
+	// the idempotency table that answers the retry.
+	for _, tbl := range tablesHolding(t, s, dnsToken) {
+		t.Errorf("table %s holds the DNS challenge token", tbl)
+	}
 
 	// A marker closes the journey: the feeds are read up to it.
 	marker := appendEvent(t, s, "slug-feed-marker", events.SlugReserved{Slug: "feed-marker", ProjectID: uuid.NewString(), At: time.Now().UTC()})
@@ -286,4 +298,36 @@ func natsJetStream(t *testing.T) jetstream.JetStream {
 		t.Fatalf("jetstream: %v", err)
 	}
 	return js
+}
+
+// tablesHolding returns the tables of the instance's database with a row whose text holds v.
+func tablesHolding(t *testing.T, s *testServer, v string) []string {
+	t.Helper()
+	rows, err := s.app.pool.Query(t.Context(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name)
+		FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`)
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tbl := range tables {
+		var n int
+		if err := s.app.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+tbl+` x WHERE strpos(x::text, $1) > 0`, v).Scan(&n); err != nil {
+			t.Fatalf("scan %s: %v", tbl, err)
+		}
+		if n > 0 {
+			out = append(out, tbl)
+		}
+	}
+	return out
 }

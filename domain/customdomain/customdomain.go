@@ -144,7 +144,7 @@ type State struct {
 	OwnerID        string
 	Hostname       string
 	Status         string
-	ChallengeToken string
+	ChallengeToken string // only of domains added before tokens were derived (events.DomainAdded)
 	VerifiedAt     *time.Time
 	CreatedAt      time.Time
 }
@@ -184,13 +184,13 @@ func (s State) OwnedBy(accountID string) error {
 	return nil
 }
 
-// Add is the command that records a new domain.
+// Add is the command that records a new domain. Its challenge token is derived from DomainID by
+// the caller, not recorded.
 type Add struct {
-	DomainID       string
-	OwnerID        string
-	Hostname       string // normalized (Hostname)
-	Status         string
-	ChallengeToken string
+	DomainID string
+	OwnerID  string
+	Hostname string // normalized (Hostname)
+	Status   string
 }
 
 // Decide records the domain. The hostname must already be reserved for it.
@@ -209,7 +209,7 @@ func (c Add) Decide(s State, now time.Time) ([]events.Event, error) {
 		verifiedAt = &now
 	}
 	return []events.Event{events.DomainAdded{DomainID: c.DomainID, OwnerID: c.OwnerID, Hostname: c.Hostname,
-		Status: c.Status, ChallengeToken: c.ChallengeToken, VerifiedAt: verifiedAt, At: now}}, nil
+		Status: c.Status, VerifiedAt: verifiedAt, At: now}}, nil
 }
 
 // SetStatus moves a live domain to status (operators). The current status changes nothing.
@@ -237,16 +237,18 @@ func (s State) NeedsVerification() bool {
 }
 
 // Verify judges the TXT records found at the domain's challenge name: the owner's domain becomes
-// active when one of them holds its challenge value.
-func Verify(s State, accountID string, txt []string, now time.Time) ([]events.Event, error) {
+// active when one of them holds the challenge value of token, the domain's token derived from the
+// server secret, or of the token a domain added before that recorded in its event.
+func Verify(s State, accountID string, txt []string, token string, now time.Time) ([]events.Event, error) {
 	if err := s.OwnedBy(accountID); err != nil {
 		return nil, err
 	}
 	if !s.NeedsVerification() {
 		return nil, nil
 	}
-	want := ChallengeValue(s.ChallengeToken)
-	if s.ChallengeToken == "" || !slices.Contains(txt, want) {
+	ok := token != "" && slices.Contains(txt, ChallengeValue(token))
+	ok = ok || s.ChallengeToken != "" && slices.Contains(txt, ChallengeValue(s.ChallengeToken))
+	if !ok {
 		return nil, ErrVerificationFailed
 	}
 	return SetStatus(s, StatusActive, now)

@@ -61,7 +61,7 @@ func TestHostname(t *testing.T) {
 
 func added(status string) events.DomainAdded {
 	return events.DomainAdded{DomainID: "d1", OwnerID: "a1", Hostname: "example.com", Status: status,
-		ChallengeToken: "tok", At: now.Add(-time.Hour)}
+		At: now.Add(-time.Hour)}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -72,6 +72,8 @@ func TestDecide(t *testing.T) {
 		PreviousStatus: "pending_verification", VerifiedAt: &earlier, At: earlier}
 	removed := events.DomainRemoved{DomainID: "d1", Hostname: "example.com", At: earlier}
 	good := []string{"other", customdomain.ChallengeValue("tok")}
+	legacy := added("pending_verification")
+	legacy.ChallengeToken = "old" // recorded by a domain added before tokens were derived
 	tests := []struct {
 		name    string
 		given   []events.Event
@@ -80,8 +82,8 @@ func TestDecide(t *testing.T) {
 		wantErr error
 	}{
 		{"add pending", nil, func(s customdomain.State) ([]events.Event, error) {
-			return customdomain.Add{DomainID: "d1", OwnerID: "a1", Hostname: "example.com", Status: "pending_verification", ChallengeToken: "tok"}.Decide(s, now)
-		}, []events.Event{events.DomainAdded{DomainID: "d1", OwnerID: "a1", Hostname: "example.com", Status: "pending_verification", ChallengeToken: "tok", At: now}}, nil},
+			return customdomain.Add{DomainID: "d1", OwnerID: "a1", Hostname: "example.com", Status: "pending_verification"}.Decide(s, now)
+		}, []events.Event{events.DomainAdded{DomainID: "d1", OwnerID: "a1", Hostname: "example.com", Status: "pending_verification", At: now}}, nil},
 		{"add active by an operator is verified now", nil, func(s customdomain.State) ([]events.Event, error) {
 			return customdomain.Add{DomainID: "d1", OwnerID: "a1", Hostname: "example.com", Status: "active"}.Decide(s, now)
 		}, []events.Event{events.DomainAdded{DomainID: "d1", OwnerID: "a1", Hostname: "example.com", Status: "active", VerifiedAt: ptr(now), At: now}}, nil},
@@ -92,21 +94,32 @@ func TestDecide(t *testing.T) {
 			return customdomain.Add{DomainID: "d1", OwnerID: "a2", Hostname: "example.com", Status: "active"}.Decide(s, now)
 		}, nil, customdomain.ErrTaken},
 		{"verify with the record", []events.Event{added("pending_verification")}, func(s customdomain.State) ([]events.Event, error) {
-			return customdomain.Verify(s, "a1", good, now)
+			return customdomain.Verify(s, "a1", good, "tok", now)
 		}, []events.Event{events.DomainStatusChanged{DomainID: "d1", Hostname: "example.com", Status: "active",
 			PreviousStatus: "pending_verification", VerifiedAt: ptr(now), At: now}}, nil},
 		{"verify after error_dns", []events.Event{added("error_dns")}, func(s customdomain.State) ([]events.Event, error) {
-			return customdomain.Verify(s, "a1", good, now)
+			return customdomain.Verify(s, "a1", good, "tok", now)
 		}, []events.Event{events.DomainStatusChanged{DomainID: "d1", Hostname: "example.com", Status: "active",
 			PreviousStatus: "error_dns", VerifiedAt: ptr(now), At: now}}, nil},
 		{"verify without the record", []events.Event{added("pending_verification")}, func(s customdomain.State) ([]events.Event, error) {
-			return customdomain.Verify(s, "a1", []string{"tok", "litehost-verification=other"}, now)
+			return customdomain.Verify(s, "a1", []string{"tok", "litehost-verification=other"}, "tok", now)
 		}, nil, customdomain.ErrVerificationFailed},
+		{"verify without a token to check", []events.Event{added("pending_verification")}, func(s customdomain.State) ([]events.Event, error) {
+			return customdomain.Verify(s, "a1", []string{"litehost-verification="}, "", now)
+		}, nil, customdomain.ErrVerificationFailed},
+		{"verify a domain added with a recorded token by that token", []events.Event{legacy}, func(s customdomain.State) ([]events.Event, error) {
+			return customdomain.Verify(s, "a1", []string{customdomain.ChallengeValue("old")}, "tok", now)
+		}, []events.Event{events.DomainStatusChanged{DomainID: "d1", Hostname: "example.com", Status: "active",
+			PreviousStatus: "pending_verification", VerifiedAt: ptr(now), At: now}}, nil},
+		{"verify a domain added with a recorded token by the derived one", []events.Event{legacy}, func(s customdomain.State) ([]events.Event, error) {
+			return customdomain.Verify(s, "a1", good, "tok", now)
+		}, []events.Event{events.DomainStatusChanged{DomainID: "d1", Hostname: "example.com", Status: "active",
+			PreviousStatus: "pending_verification", VerifiedAt: ptr(now), At: now}}, nil},
 		{"verify an active domain again", []events.Event{added("pending_verification"), verifiedActive}, func(s customdomain.State) ([]events.Event, error) {
-			return customdomain.Verify(s, "a1", nil, now)
+			return customdomain.Verify(s, "a1", nil, "tok", now)
 		}, nil, nil},
 		{"verify another account's domain", []events.Event{added("pending_verification")}, func(s customdomain.State) ([]events.Event, error) {
-			return customdomain.Verify(s, "a2", good, now)
+			return customdomain.Verify(s, "a2", good, "tok", now)
 		}, nil, customdomain.ErrNotFound},
 		{"set status keeps the first verification time", []events.Event{added("pending_verification"), verifiedActive}, func(s customdomain.State) ([]events.Event, error) {
 			return customdomain.SetStatus(s, "ssl_active", now)

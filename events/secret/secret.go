@@ -20,6 +20,9 @@ const (
 	PurposeRefresh    = "refresh-token"
 	PurposeClaim      = "claim-token"
 	PurposeIdempotent = "idempotency"
+	// PurposeDomainChallenge derives a custom domain's DNS challenge token from its ID, so no
+	// table holds the token and verification re-derives it (DomainChallenge).
+	PurposeDomainChallenge = "domain-challenge-id"
 )
 
 // MinKeyBytes is the shortest server secret accepted.
@@ -59,6 +62,14 @@ func (k *Keyring) Equal(purpose, value, storedHex string) bool {
 		return false
 	}
 	return hmac.Equal(k.Sum(purpose, value), want)
+}
+
+// DomainChallenge returns the DNS challenge token of the custom domain domainID: 32 hex
+// characters (128 bits) of its HMAC. It is shown to the domain's owner only; anyone who knew it
+// could not do more than the owner's DNS zone allows, but it names the domain's owner and stays
+// off the feeds and out of the read models all the same.
+func (k *Keyring) DomainChallenge(domainID string) string {
+	return k.Hash(PurposeDomainChallenge, domainID)[:32]
 }
 
 // RandomHex returns n random bytes from crypto/rand, hex-encoded.
