@@ -300,7 +300,8 @@ func natsJetStream(t *testing.T) jetstream.JetStream {
 	return js
 }
 
-// tablesHolding returns the tables of the instance's database with a row whose text holds v.
+// tablesHolding returns the tables of the instance's database with a row whose text holds v, in
+// clear or, in a bytea column, hex-encoded.
 func tablesHolding(t *testing.T, s *testServer, v string) []string {
 	t.Helper()
 	rows, err := s.app.pool.Query(t.Context(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name)
@@ -322,7 +323,7 @@ func tablesHolding(t *testing.T, s *testServer, v string) []string {
 	var out []string
 	for _, tbl := range tables {
 		var n int
-		if err := s.app.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+tbl+` x WHERE strpos(x::text, $1) > 0`, v).Scan(&n); err != nil {
+		if err := s.app.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+tbl+` x WHERE strpos(x::text, $1) > 0 OR strpos(x::text, encode(convert_to($1, 'UTF8'), 'hex')) > 0`, v).Scan(&n); err != nil {
 			t.Fatalf("scan %s: %v", tbl, err)
 		}
 		if n > 0 {
