@@ -2,8 +2,6 @@ package readapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -102,8 +100,7 @@ func ParseTypePrefixes(s string) ([]string, error) {
 // EventStream serves GET /v1/events/stream: the global log as Server-Sent Events for operators.
 type EventStream struct {
 	log       EventLog
-	tokenHash [32]byte
-	enabled   bool
+	admin     AdminToken
 	heartbeat time.Duration
 	logger    *slog.Logger
 
@@ -121,7 +118,7 @@ func NewEventStream(log EventLog, adminToken string, heartbeat time.Duration, lo
 		heartbeat = DefaultHeartbeat
 	}
 	return &EventStream{
-		log: log, tokenHash: sha256.Sum256([]byte(adminToken)), enabled: adminToken != "",
+		log: log, admin: NewAdminToken(adminToken),
 		heartbeat: heartbeat, logger: logger.With("component", "event-stream"), done: make(chan struct{}),
 	}
 }
@@ -134,27 +131,6 @@ func (s *EventStream) Register(r gin.IRoutes) {
 // Shutdown ends every open stream; the HTTP server calls it when it shuts down.
 func (s *EventStream) Shutdown() {
 	s.doneOnce.Do(func() { close(s.done) })
-}
-
-// authorize checks the bearer operator token in constant time (over hashes, so the length of the
-// token does not leak either).
-func (s *EventStream) authorize(c *gin.Context) error {
-	if !s.enabled {
-		return ErrNotFound
-	}
-	h := c.GetHeader("Authorization")
-	if h == "" {
-		return adminAuthError{CodeAdminTokenMissing}
-	}
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return adminAuthError{CodeAdminTokenInvalid}
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	if subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
-		return adminAuthError{CodeAdminTokenInvalid}
-	}
-	return nil
 }
 
 // streamQuery is the parsed request: where to start and which types to send.
@@ -190,7 +166,7 @@ func streamQuery(c *gin.Context) (events.Position, events.Filter, error) {
 }
 
 func (s *EventStream) stream(c *gin.Context) {
-	if err := s.authorize(c); err != nil {
+	if err := s.admin.Check(c.Request); err != nil {
 		_ = c.Error(err)
 		return
 	}

@@ -185,6 +185,7 @@ func (a *app) serve(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error { return a.runBackground(gctx) })
+	g.Go(func() error { return a.serveAdmin(gctx) })
 	err := g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil

@@ -15,23 +15,26 @@ import (
 
 // Config is the whole configuration, read from the environment by loadConfig (DESIGN §10).
 type Config struct {
-	HTTPAddr        string
-	DatabaseURL     string `json:"-"`
-	EventStore      string // "postgres" or "esdb"
-	ESDBURL         string `json:"-"`
-	DataDir         string
-	SitesDomain     string
-	PublicURL       string
-	Secret          []byte `json:"-"`
-	Dev             bool
-	SMTPURL         string `json:"-"`
-	MailFrom        string
-	SMSURL          string
-	SMSToken        string `json:"-"`
-	OTPChannels     []string
-	OTPAutoCreate   bool
-	NATSURL         string
-	AdminToken      string `json:"-"`
+	HTTPAddr      string
+	DatabaseURL   string `json:"-"`
+	EventStore    string // "postgres" or "esdb"
+	ESDBURL       string `json:"-"`
+	DataDir       string
+	SitesDomain   string
+	PublicURL     string
+	Secret        []byte `json:"-"`
+	Dev           bool
+	SMTPURL       string `json:"-"`
+	MailFrom      string
+	SMSURL        string
+	SMSToken      string `json:"-"`
+	OTPChannels   []string
+	OTPAutoCreate bool
+	NATSURL       string
+	AdminToken    string `json:"-"`
+	// AdminAddr is an optional second listen address for operators: /metrics and the detail of
+	// /health without a token (LITEHOST_ADMIN_ADDR); keep it off public networks.
+	AdminAddr       string
 	TrustedProxies  []string
 	DNSResolver     string // host:port of the resolver for domain verification; empty = system
 	LogLevel        slog.Level
@@ -103,6 +106,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		OTPAutoCreate:   boolean("LITEHOST_OTP_AUTO_CREATE", true),
 		NATSURL:         str("LITEHOST_NATS_URL", ""),
 		AdminToken:      str("LITEHOST_ADMIN_TOKEN", ""),
+		AdminAddr:       str("LITEHOST_ADMIN_ADDR", ""),
 		TrustedProxies:  list("LITEHOST_TRUSTED_PROXIES", ""),
 		DNSResolver:     str("LITEHOST_DNS_RESOLVER", ""),
 		LogFormat:       strings.ToLower(str("LOG_FORMAT", "json")),
@@ -178,6 +182,13 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("LITEHOST_DNS_RESOLVER: want host:port, got %q", c.DNSResolver))
 		}
 	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			errs = append(errs, fmt.Errorf("LITEHOST_ADMIN_ADDR: want host:port, got %q", c.AdminAddr))
+		} else if c.AdminAddr == c.HTTPAddr {
+			errs = append(errs, errors.New("LITEHOST_ADMIN_ADDR: must differ from LITEHOST_HTTP_ADDR"))
+		}
+	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		errs = append(errs, errors.New("LITEHOST_ADMIN_TOKEN: want at least 16 characters"))
 	}
@@ -215,7 +226,7 @@ func (c Config) logAttrs() []any {
 		"esdb", redactURL(c.ESDBURL), "data_dir", c.DataDir, "sites_domain", c.SitesDomain,
 		"public_url", c.PublicURL, "dev", c.Dev, "smtp", redactURL(c.SMTPURL), "sms", redactURL(c.SMSURL),
 		"otp_channels", c.OTPChannels, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
-		"admin_token_set", c.AdminToken != "", "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL,
+		"admin_token_set", c.AdminToken != "", "admin_addr", c.AdminAddr, "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL,
 	}
 }
 

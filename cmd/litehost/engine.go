@@ -1,21 +1,17 @@
 package main
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/commands/projectsupload"
 	"github.com/litehost/litehost/docs"
 	"github.com/litehost/litehost/events"
-	"github.com/litehost/litehost/projections"
 	"github.com/litehost/litehost/readapi"
 )
 
@@ -80,8 +76,11 @@ func (a *app) engine() *gin.Engine {
 	e.NoRoute(notFound)
 	e.NoMethod(methodNotAllowed)
 
-	e.GET("/health", a.health)
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})))
+	// Operators' views: the public /health says only up or down; its detail and /metrics need
+	// the operator token here, or come without one on LITEHOST_ADMIN_ADDR (admin.go).
+	admin := readapi.NewAdminToken(a.cfg.AdminToken)
+	e.GET("/health", a.publicHealth(admin))
+	e.GET("/metrics", admin.Require(), a.metrics())
 	v1 := e.Group("/v1")
 	v1.GET("", a.apiInfo)
 	v1.GET("/openapi.json", a.openAPI)
@@ -152,37 +151,4 @@ func (a *app) openAPI(c *gin.Context) {
 		return
 	}
 	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
-}
-
-// health reports liveness, the database, the event store and every projector. It answers 503
-// when a dependency is down or a projector has failed, so a load balancer stops routing to it.
-func (a *app) health(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
-	defer cancel()
-	status, code := "ok", http.StatusOK
-	checks := gin.H{}
-	if err := a.pool.Ping(ctx); err != nil {
-		checks["database"] = gin.H{"status": "down"}
-		status, code = "degraded", http.StatusServiceUnavailable
-	} else {
-		checks["database"] = gin.H{"status": "up"}
-	}
-	if _, err := a.head.Head(ctx); err != nil {
-		checks["eventStore"] = gin.H{"status": "down", "kind": a.cfg.EventStore}
-		status, code = "degraded", http.StatusServiceUnavailable
-	} else {
-		checks["eventStore"] = gin.H{"status": "up", "kind": a.cfg.EventStore}
-	}
-	sts, err := a.runner.Status(ctx)
-	if err != nil {
-		a.logger.Error("projector status", "error", err)
-	}
-	if sts == nil {
-		sts = []projections.ProjectorStatus{}
-	}
-	if ok, _ := a.runner.Healthy(); !ok || err != nil {
-		status, code = "degraded", http.StatusServiceUnavailable
-	}
-	c.JSON(code, gin.H{"status": "success", "data": gin.H{"status": status, "version": version,
-		"checks": checks, "projectors": sts}})
 }
