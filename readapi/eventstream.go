@@ -16,7 +16,8 @@ import (
 	"github.com/litehost/litehost/events/public"
 )
 
-// Codes of the operator-token errors of GET /v1/events/stream (401, like AuthError).
+// Codes of the operator-token errors (AdminToken: the event stream, /metrics, the /health
+// detail; 401, like AuthError).
 const (
 	CodeAdminTokenMissing = "ADMIN_TOKEN_MISSING"
 	CodeAdminTokenInvalid = "ADMIN_TOKEN_INVALID"
