@@ -452,7 +452,11 @@ func (p *Projects) Push(ctx context.Context, commandID uuid.UUID, accountID, pro
 	if err != nil {
 		return Pushed{}, err
 	}
-	if _, done := replayed(st, commandID, EventID(commandID, stream, 0)); !done {
+	_, done, err := replayed(st, commandID, EventID(commandID, stream, 0), RequestFingerprintFrom(ctx))
+	if err != nil {
+		return Pushed{}, err
+	}
+	if !done {
 		if _, err := decide(project.Replay(st.Events), p.now().UTC()); err != nil {
 			return Pushed{}, err
 		}

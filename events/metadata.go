@@ -15,6 +15,10 @@ type Metadata struct {
 	RequestID     string `json:"requestId,omitempty"`
 	ClientIP      string `json:"clientIp,omitempty"`
 	UserAgent     string `json:"userAgent,omitempty"`
+	// RequestFingerprint is the keyed fingerprint of the request that made the event, when it
+	// carried an Idempotency-Key (commands.Idempotency): a later request under the same key is
+	// a replay only if it has the same fingerprint. It holds nothing of a secret field.
+	RequestFingerprint string `json:"requestFingerprint,omitempty"`
 }
 
 // ActorAnonymous is the actor of requests made without an API key.

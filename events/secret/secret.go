@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash"
 )
 
 // Purposes separate the uses of the one server secret.
@@ -20,6 +21,12 @@ const (
 	PurposeRefresh    = "refresh-token"
 	PurposeClaim      = "claim-token"
 	PurposeIdempotent = "idempotency"
+	// PurposeFingerprint keys the fingerprint of a request made with an Idempotency-Key, kept
+	// with its answer and in its events' metadata: keyed, so it cannot be inverted offline.
+	PurposeFingerprint = "request-fingerprint"
+	// PurposeClaimIssue derives a temporary project's claim token from its project ID, so a
+	// replayed create shows the same token and nothing about the token needs to be stored.
+	PurposeClaimIssue = "claim-token-issue"
 )
 
 // MinKeyBytes is the shortest server secret accepted.
@@ -45,11 +52,18 @@ func (k *Keyring) Hash(purpose, value string) string {
 
 // Sum returns the raw HMAC-SHA256 of value for purpose.
 func (k *Keyring) Sum(purpose, value string) []byte {
+	m := k.New(purpose)
+	m.Write([]byte(value))
+	return m.Sum(nil)
+}
+
+// New returns an HMAC-SHA256 for purpose to write a long value into piece by piece (a request
+// body streamed from disk); its sum equals Sum(purpose, everything written).
+func (k *Keyring) New(purpose string) hash.Hash {
 	m := hmac.New(sha256.New, k.key)
 	m.Write([]byte(purpose))
 	m.Write([]byte{0})
-	m.Write([]byte(value))
-	return m.Sum(nil)
+	return m
 }
 
 // Equal compares a presented value with a stored hex hash in constant time.
