@@ -233,7 +233,7 @@ func commonField(name string) string {
 		"status":              "The status after this event.",
 		"previousStatus":      "The status before this event.",
 		"verifiedAt":          "When the domain was first verified; null while it never was.",
-		"claimTokenHash":      "HMAC-SHA256 of the claim token of a temporary project.",
+		"claimTokenHash":      "HMAC-SHA256 of the claim token of a temporary project; only in events recorded before claim tokens were derived from the project ID (no longer written).",
 		"passwordHash":        "Slow hash (bcrypt) of the site password; empty without one.",
 		"temporary":           "Whether the project is temporary (anonymous, expiring unless claimed).",
 		"reason":              "Why it happened (a machine-readable word).",
