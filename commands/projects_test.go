@@ -506,9 +506,9 @@ func TestLegacyClaimTokenStillClaims(t *testing.T) {
 	exp := e.clock.now().Add(10 * time.Minute)
 	pos := appendEvents(t, e.store, project.Stream(pid.String()), events.ProjectCreated{
 		ProjectID: pid.String(), Temporary: true, ClaimTokenHash: keys.Hash(secret.PurposeClaim, token),
-		Settings: events.ProjectSettings{Title: "legacy-site", Slug: "legacy-site", Status: "public", Access: "public", ExpiresAt: &exp},
+		Settings:   events.ProjectSettings{Title: "legacy-site", Slug: "legacy-site", Status: "public", Access: "public", ExpiresAt: &exp},
 		Deployment: events.Deployment{DeploymentID: uuid.NewString(), Version: 1, ManifestHash: strings.Repeat("0", 64), Type: "html", FileCount: 1, SizeBytes: 1, IndexPath: "index.html"},
-		At: e.clock.now(),
+		At:         e.clock.now(),
 	})
 	pgtest.Must(t, e.runner.WaitFor(t.Context(), pos), "wait for project")
 	acc := e.account(t, "free")
