@@ -126,6 +126,7 @@ func (x *Executor) Execute(ctx context.Context, commandID uuid.UUID, stream stri
 		}
 		res, err := x.store.Append(ctx, stream, events.ExpectVersion(s.Version), data)
 		if err == nil {
+			markAppended(ctx)
 			return Result{Events: evs, Version: int64(res.NextVersion), Position: res.Position}, nil
 		}
 		if !errors.Is(err, events.ErrWrongExpectedVersion) {

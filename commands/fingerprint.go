@@ -12,6 +12,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
 
@@ -25,16 +26,38 @@ var ErrIdempotencyKeyReused = errors.New("this Idempotency-Key was used with a d
 
 type fingerprintKey struct{}
 
+// requestFingerprint is the fingerprint of the request a context serves, and whether a command
+// of it appended events (so the middleware knows to record the fingerprint durably).
+type requestFingerprint struct {
+	value    string
+	appended atomic.Bool
+}
+
 // WithRequestFingerprint returns a context whose writes record fp as their request's fingerprint.
 func WithRequestFingerprint(ctx context.Context, fp string) context.Context {
-	return context.WithValue(ctx, fingerprintKey{}, fp)
+	return context.WithValue(ctx, fingerprintKey{}, &requestFingerprint{value: fp})
 }
 
 // RequestFingerprintFrom returns the fingerprint set by WithRequestFingerprint, or "" (unknown:
 // a request without an Idempotency-Key, or a process manager).
 func RequestFingerprintFrom(ctx context.Context) string {
-	fp, _ := ctx.Value(fingerprintKey{}).(string)
-	return fp
+	if fp, ok := ctx.Value(fingerprintKey{}).(*requestFingerprint); ok {
+		return fp.value
+	}
+	return ""
+}
+
+// markAppended notes that a command of ctx's request appended events.
+func markAppended(ctx context.Context) {
+	if fp, ok := ctx.Value(fingerprintKey{}).(*requestFingerprint); ok {
+		fp.appended.Store(true)
+	}
+}
+
+// appendedFrom reports whether a command of ctx's request appended events.
+func appendedFrom(ctx context.Context) bool {
+	fp, ok := ctx.Value(fingerprintKey{}).(*requestFingerprint)
+	return ok && fp.appended.Load()
 }
 
 // redactedSecret replaces every secret in the fingerprinted form of a request. The handlers

@@ -149,6 +149,9 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool, route Writ
 		return stored.replay(c, hash)
 	}
 	id := uuid.NewSHA1(commandNamespace, []byte(scope+"\x00"+key))
+	if err := m.sameCommand(ctx, scope, key, id, hash); err != nil {
+		return err
+	}
 	c.Request = c.Request.WithContext(WithRequestFingerprint(WithCommandID(ctx, id), hash))
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
@@ -167,6 +170,13 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool, route Writ
 	// request may be cancelled by now, so the bookkeeping gets its own short deadline.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	if appendedFrom(c.Request.Context()) {
+		// Kept after the row below is gone: the fingerprint answers for the command at any age.
+		if _, err := m.pool.Exec(bctx, `INSERT INTO command_fingerprints (command_id, fingerprint, created_at)
+			VALUES ($1, $2, $3) ON CONFLICT (command_id) DO NOTHING`, id, hash, m.now()); err != nil {
+			m.logger.Error("record command fingerprint", "error", err)
+		}
+	}
 	status := rec.Status()
 	if status >= 500 || !rec.Written() || reused {
 		_, err = m.pool.Exec(bctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key)
@@ -185,6 +195,28 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool, route Writ
 		m.logger.Error("store idempotent answer", "error", err)
 	}
 	return nil
+}
+
+// sameCommand refuses a request whose command (same caller and key) already appended events for
+// a request with another fingerprint, though its idempotency row is gone: it is never run.
+// Commands that appended nothing have no record; their events' metadata (Executor) and their
+// rows cover the rest.
+func (m *Idempotency) sameCommand(ctx context.Context, scope, key string, id uuid.UUID, hash string) error {
+	var recorded string
+	err := m.pool.QueryRow(ctx, `SELECT fingerprint FROM command_fingerprints WHERE command_id = $1`, id).Scan(&recorded)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("command fingerprint: %w", err)
+	case recorded == hash:
+		return nil
+	}
+	// The row claimed for this request must not stand: it would refuse the first request's retry.
+	if _, err := m.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key); err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return ErrIdempotencyKeyReused
 }
 
 type storedAnswer struct {
