@@ -388,6 +388,7 @@ type name ending in a higher ` + "`.vN`" + `, so a published type never changes)
 | ` + "`requestId`" + ` | the HTTP request ID (` + "`X-Request-ID`" + `), when there was a request |
 | ` + "`clientIp`" + ` | the client address as seen through trusted proxies |
 | ` + "`userAgent`" + ` | the client's User-Agent |
+| ` + "`requestFingerprint`" + ` | with an ` + "`Idempotency-Key`" + `: the keyed fingerprint (HMAC) of the request that made the event, secret fields left out; a later request under the key replays only with the same one. Internal: not part of any public feed |
 
 No secret appears in clear: API keys, refresh tokens, OTP codes and claim tokens only as HMACs,
 site passwords only as slow hashes, identifiers in stream names as HMACs. Times are UTC RFC 3339.
