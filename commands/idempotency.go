@@ -150,6 +150,10 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool, route Writ
 	}
 	id := uuid.NewSHA1(commandNamespace, []byte(scope+"\x00"+key))
 	if err := m.sameCommand(ctx, scope, key, id, hash); err != nil {
+		if !errors.Is(err, ErrIdempotencyKeyReused) {
+			// Not decided: free the key so a retry is not held off as in flight.
+			m.release(ctx, scope, key)
+		}
 		return err
 	}
 	c.Request = c.Request.WithContext(WithRequestFingerprint(WithCommandID(ctx, id), hash))
@@ -213,10 +217,17 @@ func (m *Idempotency) sameCommand(ctx context.Context, scope, key string, id uui
 		return nil
 	}
 	// The row claimed for this request must not stand: it would refuse the first request's retry.
-	if _, err := m.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key); err != nil {
-		return fmt.Errorf("release idempotency key: %w", err)
-	}
+	m.release(ctx, scope, key)
 	return ErrIdempotencyKeyReused
+}
+
+// release deletes the row claimed for a request that is not going to run.
+func (m *Idempotency) release(ctx context.Context, scope, key string) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := m.pool.Exec(bctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key); err != nil {
+		m.logger.Error("release idempotency key", "error", err)
+	}
 }
 
 type storedAnswer struct {
