@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,26 +95,26 @@ func TestReplayMustBeTheSameRequest(t *testing.T) {
 	}
 }
 
-// endless is a JSON body far larger than any route accepts; read counts what the server took.
+// endless is a JSON body far larger than any route accepts; read counts what the server took
+// (atomically: the client's transport may go on writing after the answer arrived).
 type endless struct {
-	size, read int64
+	size int64
+	read atomic.Int64
 }
 
 func (e *endless) Read(p []byte) (int, error) {
-	if e.read >= e.size {
+	done := e.read.Load()
+	if done >= e.size {
 		return 0, io.EOF
 	}
-	n := int64(len(p))
-	if n > e.size-e.read {
-		n = e.size - e.read
-	}
+	n := min(int64(len(p)), e.size-done)
 	for i := range p[:n] {
 		p[i] = ' '
 	}
-	if e.read == 0 {
+	if done == 0 {
 		p[0] = '{'
 	}
-	e.read += n
+	e.read.Add(n)
 	return int(n), nil
 }
 
@@ -143,8 +144,8 @@ func TestBodyLimitBeforeIdempotency(t *testing.T) {
 		if resp.StatusCode != http.StatusRequestEntityTooLarge || !bytes.Contains(b, []byte(`"BODY_TOO_LARGE"`)) {
 			t.Errorf("chunked=%v: %d %s", chunked, resp.StatusCode, b)
 		}
-		if body.read > 8<<20 {
-			t.Errorf("chunked=%v: the server read %d bytes of a body over a 16 KiB limit", chunked, body.read)
+		if n := body.read.Load(); n > 8<<20 {
+			t.Errorf("chunked=%v: the server read %d bytes of a body over a 16 KiB limit", chunked, n)
 		}
 	}
 	if n := countFiles(t, spool); n != 0 {
