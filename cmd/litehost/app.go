@@ -204,7 +204,7 @@ func (a *app) processManagers() []func(context.Context) error {
 // instance may run it; the deletes are idempotent.
 func (a *app) housekeeping(ctx context.Context) error {
 	limiter := commands.NewLimiter(a.pool)
-	idem := commands.NewIdempotency(a.pool, "", a.logger, a.now, nil)
+	idem := commands.NewIdempotency(a.pool, a.keyring, "", a.logger, a.now, nil)
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

@@ -88,7 +88,9 @@ func (a *app) engine() *gin.Engine {
 
 	// Authentication runs before idempotency: keys are scoped to the caller.
 	auth := readapi.NewAuthenticator(a.pool, a.keyring, a.now)
-	idem := commands.NewIdempotency(a.pool, filepath.Join(a.cfg.DataDir, "tmp"), a.logger, a.now, renderErrors(a.logger))
+	recv := projectsupload.New(a.blobs).WithMaxRequestBytes(a.cfg.MaxUploadBytes)
+	idem := commands.NewIdempotency(a.pool, a.keyring, filepath.Join(a.cfg.DataDir, "tmp"), a.logger, a.now, renderErrors(a.logger)).
+		WithRoutes(writeRoutes(recv))
 	// Sign-in answers carry keys shown once: retries re-derive them instead of storing them.
 	signIn := v1.Group("", idem.SecretAnswers())
 
@@ -106,7 +108,6 @@ func (a *app) engine() *gin.Engine {
 	// Project writes: the key (when sent) is checked before the idempotency key is scoped to
 	// it; routes that need an account then only check that one was found.
 	writes := v1.Group("", auth.Optional(), idem.Middleware())
-	recv := projectsupload.New(a.blobs).WithMaxRequestBytes(a.cfg.MaxUploadBytes)
 	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, nil).
 		Register(writes, requirePrincipal)
 	readapi.NewProjects(a.pool, a.siteURL).WithDomainURL(a.domainSiteURL()).Register(v1, auth.Require())
@@ -121,6 +122,41 @@ func (a *app) engine() *gin.Engine {
 	commands.NewDomainRoutes(a.domains, a.runner).Register(domainWrites, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
 	return e
+}
+
+// writeRoutes declares every write route's own body limit, applied before its body is
+// fingerprinted, spooled or handed to the handler; only the uploads stream to disk.
+// TestEveryWriteRouteHasABodyLimit fails for a served write route missing here.
+func writeRoutes(recv *projectsupload.Receiver) commands.WriteRoutes {
+	const (
+		otpBody  = 16 << 10 // OTP request and verify: real bodies are under 200 bytes
+		authBody = 4 << 10  // refresh and revoke: a refresh token is ~110 bytes
+		jsonBody = 1 << 20  // the JSON bodies of project, workspace and domain writes
+		noBody   = 4 << 10  // routes that read no body: room for an empty JSON object or so
+	)
+	upload := commands.WriteRoute{MaxBody: recv.MaxRequestBytes(false), Upload: true}
+	return commands.WriteRoutes{
+		"POST /v1/auth/otp/request": {MaxBody: otpBody},
+		"POST /v1/auth/otp/verify":  {MaxBody: otpBody},
+		"POST /v1/auth/refresh":     {MaxBody: authBody},
+		"POST /v1/auth/revoke":      {MaxBody: authBody},
+		// The temporary create's answer holds the claim token: never stored, a replay re-derives it.
+		"POST /v1/projects/temp":          {MaxBody: recv.MaxRequestBytes(true), Upload: true, SecretAnswer: true},
+		"POST /v1/projects":               upload,
+		"PUT /v1/projects/:id":            upload,
+		"PATCH /v1/projects/:id":          {MaxBody: jsonBody},
+		"DELETE /v1/projects/:id":         {MaxBody: noBody},
+		"POST /v1/projects/:id/archive":   {MaxBody: noBody},
+		"POST /v1/projects/:id/unarchive": {MaxBody: noBody},
+		"POST /v1/projects/:id/rollback":  {MaxBody: jsonBody},
+		"POST /v1/projects/claim/:token":  {MaxBody: noBody},
+		"POST /v1/workspaces":             {MaxBody: jsonBody},
+		"PATCH /v1/workspaces/:id":        {MaxBody: jsonBody},
+		"DELETE /v1/workspaces/:id":       {MaxBody: noBody},
+		"POST /v1/domains":                {MaxBody: jsonBody},
+		"POST /v1/domains/:id/verify":     {MaxBody: noBody},
+		"DELETE /v1/domains/:id":          {MaxBody: noBody},
+	}
 }
 
 // requirePrincipal refuses a request that an earlier Authenticator.Optional let through

@@ -88,6 +88,8 @@ func classify(err error) apiError {
 		return apiError{httpErr.Status, httpErr.Code}
 	case errors.As(err, &authErr):
 		return apiError{http.StatusUnauthorized, authErr.Code}
+	case errors.Is(err, commands.ErrIdempotencyKeyReused):
+		return apiError{http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED"}
 	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
 		return apiError{http.StatusNotFound, "NOT_FOUND"}
 	case errors.Is(err, readapi.ErrFreeTier):

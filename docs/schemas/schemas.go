@@ -278,7 +278,7 @@ func commonField(name string) string {
 		"status":              "The status after this event.",
 		"previousStatus":      "The status before this event.",
 		"verifiedAt":          "When the domain was first verified; null while it never was.",
-		"claimTokenHash":      "HMAC-SHA256 of the claim token of a temporary project.",
+		"claimTokenHash":      "HMAC-SHA256 of the claim token of a temporary project; only in events recorded before claim tokens were derived from the project ID (no longer written).",
 		"passwordHash":        "Slow hash (bcrypt) of the site password; empty without one.",
 		"temporary":           "Whether the project is temporary (anonymous, expiring unless claimed).",
 		"reason":              "Why it happened (a machine-readable word).",
@@ -454,6 +454,7 @@ the NATS forwarder and the per-project audit log all deliver this form and nothi
 | ` + "`requestId`" + ` | the HTTP request ID (` + "`X-Request-ID`" + `), when there was a request | yes |
 | ` + "`clientNetwork`" + ` | the client's network as seen through trusted proxies: its IPv4 /24 or IPv6 /48 (e.g. ` + "`203.0.113.0/24`" + `); the address itself is never stored | no |
 | ` + "`userAgent`" + ` | the client's User-Agent without its parenthesised comments (OS, device), at most 128 bytes | no |
+| ` + "`requestFingerprint`" + ` | with an ` + "`Idempotency-Key`" + `: the keyed fingerprint (HMAC) of the request that made the event, secret fields left out; a later request under the key replays only with the same one | no |
 
 Events written before the network rule hold a full ` + "`clientIp`" + `; every reader reduces it to
 ` + "`clientNetwork`" + ` (and the user agent) on read. No secret appears in clear in the log either: API
