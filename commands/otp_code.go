@@ -68,7 +68,7 @@ func OTPCodeOf(keys *secret.Keyring, ev events.Event) (code string, ok bool) {
 	case events.OTPRequested:
 		return OTPCode(keys, e.Nonce), true
 	case events.OTPRequestedV2:
-		return OTPCodeV2(keys, e.Address, e.Code, e.IssuedAt), true
+		return OTPCodeV2(keys, e.Address, e.CodeSeq, e.IssuedAt), true
 	}
 	return "", false
 }

@@ -80,7 +80,7 @@ type OTPLocked struct {
 func (OTPLocked) EventType() string { return TypeOTPLocked }
 
 // OTPRequestedV2 records that a one-time code was issued (Resend false) or that the open code was
-// sent again (Resend true, same Code and IssuedAt). It holds no secret and nothing a code can be
+// sent again (Resend true, same CodeSeq and IssuedAt). It holds no secret and nothing a code can be
 // computed from without the server secret: the code is derived with the server secret from the
 // identifier, Code and IssuedAt, and verify derives it again to compare. Address is the
 // normalised e-mail or E.164 phone number the mailer delivers to.
@@ -88,9 +88,9 @@ type OTPRequestedV2 struct {
 	Channel string `json:"channel"` // "email" or "phone"
 	Address string `json:"address"`
 	Purpose string `json:"purpose"` // "signin" or "signup"
-	// Code numbers the identifier's codes: 1 for its first code, then one more for each new
-	// code (a re-send keeps the number). It is not the code.
-	Code int `json:"code"`
+	// CodeSeq numbers the identifier's codes: 1 for its first code, then one more for each new
+	// code (a re-send keeps the number).
+	CodeSeq int `json:"codeSeq"`
 	// IssuedAt is when this code was first issued (UTC); a re-send keeps it.
 	IssuedAt time.Time `json:"issuedAt"`
 	// Client is the keyed hash of the requesting client's network (IPv4 address or IPv6 /64),
@@ -108,8 +108,8 @@ func (OTPRequestedV2) EventType() string { return TypeOTPRequestedV2 }
 // count per client (the client that fails is the one throttled) and, for the identifier, as
 // consecutive failures that only a verified code ends.
 type OTPAttemptFailedV2 struct {
-	// Code is the number of the code the attempt was for (see otp.requested.v2).
-	Code int `json:"code"`
+	// CodeSeq is the number of the code the attempt was for (see otp.requested.v2).
+	CodeSeq int `json:"codeSeq"`
 	// Client is the keyed hash of the failing client's network (IPv4 address or IPv6 /64).
 	Client string `json:"client"`
 	// AttemptsLeft is how many more wrong codes this client may try on this code.
@@ -126,8 +126,8 @@ func (OTPAttemptFailedV2) EventType() string { return TypeOTPAttemptFailedV2 }
 // OTPVerifiedV2 records that the open code was presented correctly and is now consumed; it ends
 // the identifier's run of consecutive failures.
 type OTPVerifiedV2 struct {
-	// Code is the number of the consumed code (see otp.requested.v2).
-	Code    int       `json:"code"`
+	// CodeSeq is the number of the consumed code (see otp.requested.v2).
+	CodeSeq int       `json:"codeSeq"`
 	Channel string    `json:"channel"`
 	Address string    `json:"address"`
 	Purpose string    `json:"purpose"`

@@ -125,21 +125,21 @@ func Evolve(s State, e events.Event) State {
 		}
 	case events.OTPRequestedV2:
 		s = s.sent(e.Client, e.RequestedAt)
-		if !e.Resend || e.Code != s.Code.Seq {
-			s.Code = Code{Seq: e.Code, IssuedAt: e.IssuedAt, Channel: e.Channel, Address: e.Address, Purpose: e.Purpose, ExpiresAt: e.ExpiresAt}
+		if !e.Resend || e.CodeSeq != s.Code.Seq {
+			s.Code = Code{Seq: e.CodeSeq, IssuedAt: e.IssuedAt, Channel: e.Channel, Address: e.Address, Purpose: e.Purpose, ExpiresAt: e.ExpiresAt}
 		}
 	case events.OTPAttemptFailed:
 		s.Consecutive++
 	case events.OTPAttemptFailedV2:
 		s.Consecutive++
 		s.Suspects = with(s.Suspects, e.Client, e.At)
-		if e.Code == s.Code.Seq {
+		if e.CodeSeq == s.Code.Seq {
 			s.Code.FailedBy = with(s.Code.FailedBy, e.Client, s.Code.FailedBy[e.Client]+1)
 		}
 	case events.OTPVerified:
 		s = s.verified(e.Nonce != "" && e.Nonce == s.Code.Nonce)
 	case events.OTPVerifiedV2:
-		s = s.verified(e.Code == s.Code.Seq)
+		s = s.verified(e.CodeSeq == s.Code.Seq)
 	case events.OTPCancelled:
 		if e.Nonce == s.Code.Nonce {
 			s.Code.Closed = true
@@ -246,12 +246,12 @@ func Request(s State, in RequestInput, now time.Time) ([]events.Event, error) {
 	// An open v1 code is not re-sent: that would write its nonce again. A new code replaces it.
 	if c := s.Code; open && c.Nonce == "" {
 		return []events.Event{events.OTPRequestedV2{
-			Channel: c.Channel, Address: c.Address, Purpose: c.Purpose, Code: c.Seq, IssuedAt: c.IssuedAt,
+			Channel: c.Channel, Address: c.Address, Purpose: c.Purpose, CodeSeq: c.Seq, IssuedAt: c.IssuedAt,
 			Client: in.Client, Resend: true, RequestedAt: now, ExpiresAt: c.ExpiresAt,
 		}}, nil
 	}
 	return []events.Event{events.OTPRequestedV2{
-		Channel: in.Channel, Address: in.Address, Purpose: in.Purpose, Code: s.Code.Seq + 1, IssuedAt: now,
+		Channel: in.Channel, Address: in.Address, Purpose: in.Purpose, CodeSeq: s.Code.Seq + 1, IssuedAt: now,
 		Client: in.Client, RequestedAt: now, ExpiresAt: now.Add(CodeTTL),
 	}}, nil
 }
@@ -286,9 +286,9 @@ func Verify(s State, client string, matches CodeCheck, now time.Time) ([]events.
 		return nil, ErrTooManyAttempts
 	}
 	if matches(c) {
-		return []events.Event{events.OTPVerifiedV2{Code: c.Seq, Channel: c.Channel, Address: c.Address, Purpose: c.Purpose, At: now}}, nil
+		return []events.Event{events.OTPVerifiedV2{CodeSeq: c.Seq, Channel: c.Channel, Address: c.Address, Purpose: c.Purpose, At: now}}, nil
 	}
-	return []events.Event{events.OTPAttemptFailedV2{Code: c.Seq, Client: client, AttemptsLeft: left - 1,
+	return []events.Event{events.OTPAttemptFailedV2{CodeSeq: c.Seq, Client: client, AttemptsLeft: left - 1,
 		ConsecutiveFailures: s.Consecutive + 1, At: now}}, nil
 }
 
@@ -299,7 +299,7 @@ func Consumed(history []events.Event, i int) (Code, bool) {
 	s := Replay(history[:i])
 	switch e := history[i].(type) {
 	case events.OTPVerifiedV2:
-		return s.Code, e.Code == s.Code.Seq
+		return s.Code, e.CodeSeq == s.Code.Seq
 	case events.OTPVerified:
 		return s.Code, e.Nonce != "" && e.Nonce == s.Code.Nonce
 	}

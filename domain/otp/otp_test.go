@@ -26,7 +26,7 @@ const (
 
 // requested is code n issued at t to client c.
 func requested(n int, t time.Time, c string) events.OTPRequestedV2 {
-	return events.OTPRequestedV2{Channel: "email", Address: addr, Purpose: "signin", Code: n, IssuedAt: t, Client: c, RequestedAt: t, ExpiresAt: t.Add(otp.CodeTTL)}
+	return events.OTPRequestedV2{Channel: "email", Address: addr, Purpose: "signin", CodeSeq: n, IssuedAt: t, Client: c, RequestedAt: t, ExpiresAt: t.Add(otp.CodeTTL)}
 }
 
 func resent(n int, issued, t time.Time, c string) events.OTPRequestedV2 {
@@ -36,11 +36,11 @@ func resent(n int, issued, t time.Time, c string) events.OTPRequestedV2 {
 }
 
 func failed(n int, c string, left, consecutive int, t time.Time) events.OTPAttemptFailedV2 {
-	return events.OTPAttemptFailedV2{Code: n, Client: c, AttemptsLeft: left, ConsecutiveFailures: consecutive, At: t}
+	return events.OTPAttemptFailedV2{CodeSeq: n, Client: c, AttemptsLeft: left, ConsecutiveFailures: consecutive, At: t}
 }
 
 func verified(n int, t time.Time) events.OTPVerifiedV2 {
-	return events.OTPVerifiedV2{Code: n, Channel: "email", Address: addr, Purpose: "signin", At: t}
+	return events.OTPVerifiedV2{CodeSeq: n, Channel: "email", Address: addr, Purpose: "signin", At: t}
 }
 
 // wrongCodes is client c sending k wrong codes for code n at t, the identifier having had
