@@ -1,0 +1,61 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/litehost/litehost/domain/otp"
+)
+
+// TestReplayedVerifyRechecksTheCode: a verify is a replay when its command ID (caller and
+// Idempotency-Key) already has events in the otp stream, which holds once the idempotency row is
+// gone (after 24 h, or after a 5xx removed it; deleted here to stand in for that). A replay is
+// a sign-in, so it must present the code it consumed, inside that code's lifetime.
+func TestReplayedVerifyRechecksTheCode(t *testing.T) {
+	s, mb := startWithMail(t, "", nil)
+	const email = "replay@example.com"
+	if r := s.do(http.MethodPost, "/v1/auth/otp/request", map[string]any{"email": email}); r.status != http.StatusOK {
+		t.Fatalf("request: %d %s", r.status, r.body)
+	}
+	code := mb.waitCode(t, email, 1)
+	key := header("Idempotency-Key", "signin-K")
+	first := s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": email, "code": code}, key)
+	if first.status != http.StatusOK {
+		t.Fatalf("verify: %d %s", first.status, first.body)
+	}
+	apiKey := first.data(t)["apiKey"]
+	forget := func() {
+		t.Helper()
+		if _, err := s.app.pool.Exec(t.Context(), `DELETE FROM idempotency_keys`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrong := "000000"
+	if code == wrong {
+		wrong = "000001"
+	}
+
+	forget()
+	r := s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": email, "code": wrong}, key)
+	if r.status != http.StatusUnauthorized || r.code(t) != "OTP_INVALID" {
+		t.Fatalf("replay with a wrong code: %d %s", r.status, r.body)
+	}
+	if _, ok := r.json(t)["data"]; ok {
+		t.Fatalf("replay with a wrong code answered data: %s", r.body)
+	}
+
+	forget()
+	r = s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": email, "code": code}, key)
+	if r.status != http.StatusOK || r.data(t)["apiKey"] != apiKey {
+		t.Fatalf("replay with the right code: %d %s, want the same key %v", r.status, r.body, apiKey)
+	}
+
+	// After the code's lifetime even the right code replays nothing.
+	s.advance(otp.CodeTTL + time.Second)
+	forget()
+	r = s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": email, "code": code}, key)
+	if r.status != http.StatusUnauthorized || r.code(t) != "OTP_EXPIRED" {
+		t.Fatalf("replay after the code's lifetime: %d %s", r.status, r.body)
+	}
+}
