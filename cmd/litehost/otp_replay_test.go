@@ -59,3 +59,18 @@ func TestReplayedVerifyRechecksTheCode(t *testing.T) {
 		t.Fatalf("replay after the code's lifetime: %d %s", r.status, r.body)
 	}
 }
+
+// TestPhoneCountryAllowList: through the whole server (and validated against openapi.yaml), a
+// number outside LITEHOST_SMS_COUNTRIES gets no code, and a number inside does.
+func TestPhoneCountryAllowList(t *testing.T) {
+	s := startServer(t, "", map[string]string{"LITEHOST_OTP_CHANNELS": "email,phone", "LITEHOST_SMS_COUNTRIES": "1,44"})
+	if r := s.do(http.MethodPost, "/v1/auth/otp/request", map[string]any{"phone": "+4915112345678"}); r.status != http.StatusUnprocessableEntity ||
+		r.code(t) != "PHONE_COUNTRY_NOT_ALLOWED" || r.json(t)["nextStep"] == nil {
+		t.Errorf("+49 with 1,44 allowed: %d %s", r.status, r.body)
+	}
+	for _, n := range []string{"+14155550123", "+447700900123"} {
+		if r := s.do(http.MethodPost, "/v1/auth/otp/request", map[string]any{"phone": n}); r.status != http.StatusOK {
+			t.Errorf("%s: %d %s", n, r.status, r.body)
+		}
+	}
+}
