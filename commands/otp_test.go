@@ -647,3 +647,47 @@ func TestOTPVerifyAnswers500WhenSignInFails(t *testing.T) {
 	// The code was consumed: the client redoes the whole flow (spec §4.2).
 	wantError(t, s.verify(t, `{"email":"alice@example.com","code":"`+f.sentCode(t, s, "alice@example.com")+`"}`), http.StatusUnauthorized, "OTP_EXPIRED")
 }
+
+// TestOTPCodeV2DependsOnEveryInput: the derived code changes with the identifier, the code's
+// number and its issue time (to the nanosecond), so no two codes of the stream data repeat.
+func TestOTPCodeV2DependsOnEveryInput(t *testing.T) {
+	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	pgtest.Must(t, err, "keyring")
+	base := commands.OTPCodeV2(keys, "a@example.com", 1, otpT0)
+	if len(base) != 6 || !sixDigits(base) {
+		t.Fatalf("code %q is not six digits", base)
+	}
+	// Each variation is tried on 20 inputs: one collision in 10^6 is luck, 20 are a bug.
+	same := map[string]int{}
+	for i := range 20 {
+		at := otpT0.Add(time.Duration(i))
+		ref := commands.OTPCodeV2(keys, "a@example.com", 1, at)
+		if commands.OTPCodeV2(keys, "b@example.com", 1, at) == ref {
+			same["identifier"]++
+		}
+		if commands.OTPCodeV2(keys, "a@example.com", 2, at) == ref {
+			same["number"]++
+		}
+		if commands.OTPCodeV2(keys, "a@example.com", 1, at.Add(time.Nanosecond)) == ref {
+			same["issue time"]++
+		}
+		other, _ := secret.New([]byte("fedcba9876543210fedcba9876543210"))
+		if commands.OTPCodeV2(other, "a@example.com", 1, at) == ref {
+			same["server secret"]++
+		}
+	}
+	for input, n := range same {
+		if n > 1 {
+			t.Errorf("the code ignores the %s (%d of 20 equal)", input, n)
+		}
+	}
+}
+
+func sixDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
