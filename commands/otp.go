@@ -150,23 +150,23 @@ func (h *OTP) Request(ctx context.Context, cmd RequestOTP) (OTPRequested, error)
 		return OTPRequested{}, otpError(err)
 	}
 	out := OTPRequested{Sent: true, IPLimit: ipDecision}
-	var sent *events.OTPRequestedV2
+	var sentExpiry time.Time
 	for _, e := range res.Events {
-		if r, ok := e.(events.OTPRequestedV2); ok {
-			sent = &r
+		switch r := e.(type) {
+		case events.OTPRequestedV2:
+			sentExpiry = r.ExpiresAt
+		case events.OTPRequested: // a replayed request from before otp.requested.v2
+			sentExpiry = r.ExpiresAt
 		}
 	}
-	if sent == nil { // a code is open and nothing new was sent (or a replay of a v1 request)
-		if res.Replayed {
-			state = otp.Replay(res.Events)
-		}
-		out.CodeAlreadySent = !res.Replayed
+	if sentExpiry.IsZero() { // a code is open and nothing new was sent
+		out.CodeAlreadySent = true
 		out.ExpiresAt = state.Code.ExpiresAt
 		if wait := state.LastSentAt.Add(otp.Cooldown).Sub(now); wait > 0 {
 			out.ResendAvailableInSeconds = RetrySeconds(wait)
 		}
 	} else {
-		out.ExpiresAt = sent.ExpiresAt
+		out.ExpiresAt = sentExpiry
 		out.ResendAvailableInSeconds = int(otp.Cooldown / time.Second)
 	}
 	out.ExpiresAtText = FormatTime(out.ExpiresAt)
