@@ -132,7 +132,7 @@ func Evolve(s State, e events.Event) State {
 		s.Consecutive++
 	case events.OTPAttemptFailedV2:
 		s.Consecutive++
-		s.Suspects = with(s.Suspects, e.Client, e.At)
+		s.Suspects = suspect(s.Suspects, e.Client, e.At)
 		if e.CodeSeq == s.Code.Seq {
 			s.Code.FailedBy = with(s.Code.FailedBy, e.Client, s.Code.FailedBy[e.Client]+1)
 		}
@@ -157,7 +157,16 @@ func (s State) sent(client string, at time.Time) State {
 	} else {
 		w = window{start: at, count: 1}
 	}
-	s.Windows = with(s.Windows, client, w)
+	// Windows that have ended decide nothing: dropping them keeps the map to the clients of the
+	// last hour however long the stream grows.
+	windows := make(map[string]window, len(s.Windows)+1)
+	for k, v := range s.Windows {
+		if at.Before(v.start.Add(RequestWindow)) {
+			windows[k] = v
+		}
+	}
+	windows[client] = w
+	s.Windows = windows
 	s.LastSentAt = at
 	return s
 }
@@ -168,6 +177,19 @@ func (s State) verified(latest bool) State {
 	}
 	s.Consecutive, s.Suspects = 0, nil
 	return s
+}
+
+// suspect records client's wrong code at at, dropping suspicions that have lapsed (they decide
+// nothing any more), so the map holds one day's failing clients at most.
+func suspect(m map[string]time.Time, client string, at time.Time) map[string]time.Time {
+	out := make(map[string]time.Time, len(m)+1)
+	for k, last := range m {
+		if at.Before(last.Add(SuspectFor)) {
+			out[k] = last
+		}
+	}
+	out[client] = at
+	return out
 }
 
 // with returns a copy of m with k set to v (States are values: Evolve must not write into a map

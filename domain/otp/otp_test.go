@@ -387,3 +387,17 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 }
+
+// TestEvolveLeavesEarlierStatesAlone: States are values; deciding from one must not change another
+// that shares its history (the executor re-decides from a reloaded State on a conflict).
+func TestEvolveLeavesEarlierStatesAlone(t *testing.T) {
+	s1 := otp.Replay(concat([]events.Event{requested(1, t0, owner)}, wrongCodes(1, stranger, 1, 0, at(time.Second))))
+	s2 := otp.Evolve(s1, failed(1, stranger, 3, 2, at(2*time.Second)))
+	s2 = otp.Evolve(s2, requested(2, at(otp.CodeTTL), stranger))
+	if s1.Code.FailedBy[stranger] != 1 || len(s1.Windows) != 1 || !s1.Suspects[stranger].Equal(at(time.Second)) || s1.Consecutive != 1 {
+		t.Errorf("the earlier State changed: %+v", s1)
+	}
+	if s2.Consecutive != 2 || s2.Code.Seq != 2 || len(s2.Windows) != 2 {
+		t.Errorf("the later State: %+v", s2)
+	}
+}
