@@ -74,3 +74,33 @@ func TestPhoneCountryAllowList(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedVerifiesLimitedPerClientThroughTheServer: the probe, 20 wrong codes over 4
+// addresses from one client, now meets a 429 with Retry-After in the error envelope (validated
+// against openapi.yaml), before the 21st code is even checked.
+func TestFailedVerifiesLimitedPerClientThroughTheServer(t *testing.T) {
+	s, mb := startWithMail(t, "", nil)
+	for i := range 4 {
+		email := "probe" + string(rune('a'+i)) + "@example.com"
+		if r := s.do(http.MethodPost, "/v1/auth/otp/request", map[string]any{"email": email}); r.status != http.StatusOK {
+			t.Fatalf("request: %d %s", r.status, r.body)
+		}
+		code := mb.waitCode(t, email, 1)
+		wrong := "000000"
+		if code == wrong {
+			wrong = "000001"
+		}
+		for range otp.MaxAttempts {
+			r := s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": email, "code": wrong})
+			if c := r.code(t); c != "OTP_INVALID" && c != "OTP_TOO_MANY_ATTEMPTS" {
+				t.Fatalf("wrong code for %s: %d %s", email, r.status, r.body)
+			}
+		}
+	}
+	s.do(http.MethodPost, "/v1/auth/otp/request", map[string]any{"email": "probee@example.com"})
+	code := mb.waitCode(t, "probee@example.com", 1)
+	r := s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": "probee@example.com", "code": code})
+	if r.status != http.StatusTooManyRequests || r.code(t) != "RATE_LIMITED" || r.header.Get("Retry-After") == "" || r.json(t)["retryAfterSeconds"] == nil {
+		t.Fatalf("21st verify from one client: %d %v %s", r.status, r.header, r.body)
+	}
+}
