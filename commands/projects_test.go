@@ -438,6 +438,12 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 		t.Errorf("429 without Retry-After: %v", limited.Header)
 	}
 	e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.2").want(t, 200, "")
+	// An IPv6 client is counted by its /64: three addresses of one /64 share one allowance.
+	for _, ip := range []string{"2001:db8:7:7::1", "2001:db8:7:7::2", "2001:db8:7:7:ffff::3"} {
+		e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", ip).want(t, 200, "")
+	}
+	e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "2001:db8:7:7:abcd::9").want(t, 429, "RATE_LIMITED")
+	e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "2001:db8:7:8::1").want(t, 200, "")
 	e.upload(t, "POST", "/v1/projects/temp", "", nil, []upFile{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}, {"f", "6"}}, "X-Test-IP", "192.0.2.3").want(t, 413, "UPLOAD_TOO_LARGE")
 
 	// Claim on free: +7 days; again: 409; unknown token: 404.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type Config struct {
 	SMSURL        string
 	SMSToken      string `json:"-"`
 	OTPChannels   []string
+	SMSCountries  []string // country calling codes phone codes may go to
 	OTPAutoCreate bool
 	NATSURL       string
 	AdminToken    string `json:"-"`
@@ -103,6 +105,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		SMSURL:          str("LITEHOST_SMS_URL", ""),
 		SMSToken:        str("LITEHOST_SMS_TOKEN", ""),
 		OTPChannels:     list("LITEHOST_OTP_CHANNELS", "email"),
+		SMSCountries:    list("LITEHOST_SMS_COUNTRIES", ""),
 		OTPAutoCreate:   boolean("LITEHOST_OTP_AUTO_CREATE", true),
 		NATSURL:         str("LITEHOST_NATS_URL", ""),
 		AdminToken:      str("LITEHOST_ADMIN_TOKEN", ""),
@@ -157,6 +160,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if len(c.OTPChannels) == 0 {
 		errs = append(errs, errors.New("LITEHOST_OTP_CHANNELS: at least one channel"))
 	}
+	for _, cc := range c.SMSCountries {
+		if !countryCode.MatchString(cc) {
+			errs = append(errs, fmt.Errorf("LITEHOST_SMS_COUNTRIES: want country calling codes such as 1,44,49 (no +), got %q", cc))
+		}
+	}
 	if c.SMTPURL != "" {
 		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 			errs = append(errs, errors.New("LITEHOST_SMTP_URL: want smtp://[user:pass@]host:port[?tls=none|starttls|tls]"))
@@ -206,7 +214,25 @@ func (c Config) checkDelivery() error {
 	if !c.Dev && c.hasChannel("phone") && c.SMSURL == "" {
 		errs = append(errs, errors.New("LITEHOST_SMS_URL: required for the phone OTP channel (or set LITEHOST_DEV=true to log codes)"))
 	}
+	// Every SMS costs money, and premium-rate prefixes pay whoever triggers them (toll fraud):
+	// the operator names the countries it is willing to pay for. No default list would suit
+	// every operator, and a guessed one would silently open paid prefixes.
+	if c.hasChannel("phone") && len(c.SMSCountries) == 0 && (!c.Dev || c.SMSURL != "") {
+		errs = append(errs, errors.New("LITEHOST_SMS_COUNTRIES: required for the phone OTP channel: the country calling codes to send codes to, e.g. 1,44,49"))
+	}
 	return errors.Join(errs...)
+}
+
+// countryCode is one ITU-T E.164 country calling code: one to three digits, not starting with 0.
+var countryCode = regexp.MustCompile(`^[1-9][0-9]{0,2}$`)
+
+// smsCountries is the allow-list the OTP handler gets. In development with codes only logged
+// (no SMS provider) an unset list allows every number: nothing is paid for.
+func (c Config) smsCountries() []string {
+	if len(c.SMSCountries) == 0 && c.Dev && c.SMSURL == "" {
+		return []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	}
+	return c.SMSCountries
 }
 
 // hasChannel reports whether OTP codes may be sent over ch.
@@ -225,7 +251,7 @@ func (c Config) logAttrs() []any {
 		"http_addr", c.HTTPAddr, "database", redactURL(c.DatabaseURL), "event_store", c.EventStore,
 		"esdb", redactURL(c.ESDBURL), "data_dir", c.DataDir, "sites_domain", c.SitesDomain,
 		"public_url", c.PublicURL, "dev", c.Dev, "smtp", redactURL(c.SMTPURL), "sms", redactURL(c.SMSURL),
-		"otp_channels", c.OTPChannels, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
+		"otp_channels", c.OTPChannels, "sms_countries", c.SMSCountries, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
 		"admin_token_set", c.AdminToken != "", "admin_addr", c.AdminAddr, "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL,
 	}
 }

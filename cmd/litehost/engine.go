@@ -96,9 +96,10 @@ func (a *app) engine() *gin.Engine {
 
 	accounts := commands.NewAccounts(a.store, a.keyring, a.now)
 	otp := commands.NewOTP(a.store, a.keyring, commands.NewLimiter(a.pool), accounts, a.runner, commands.OTPConfig{
-		Channels:   a.cfg.OTPChannels,
-		AutoCreate: a.cfg.OTPAutoCreate,
-		Now:        a.now,
+		Channels:     a.cfg.OTPChannels,
+		SMSCountries: a.cfg.smsCountries(),
+		AutoCreate:   a.cfg.OTPAutoCreate,
+		Now:          a.now,
 	}, a.logger.With("component", "otp"))
 	otp.Register(e.Group("", idem.SecretAnswers())) // registers absolute paths
 	// Refresh takes no key (a client refreshes because its key expired); revoke takes either.

@@ -165,7 +165,7 @@ func newWorld(t *testing.T, autoCreate bool) *world {
 	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
 	pgtest.Must(t, err, "keyring")
 	w := &world{pool: pool, store: store, keys: keys, now: time.Now}
-	cfg := commands.OTPConfig{AutoCreate: autoCreate, Channels: []string{"email", "phone"}, IPLimit: 1000}
+	cfg := commands.OTPConfig{AutoCreate: autoCreate, Channels: []string{"email", "phone"}, SMSCountries: []string{"1", "91"}, IPLimit: 1000}
 	w.otp = commands.NewOTP(store, keys, commands.NewLimiter(pool), commands.NewAccounts(store, keys, time.Now), nil, cfg, slog.New(slog.DiscardHandler))
 	return w
 }
