@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/domain"
@@ -18,6 +19,7 @@ import (
 	"github.com/litehost/litehost/events/pgstore"
 	"github.com/litehost/litehost/events/pgtest"
 	"github.com/litehost/litehost/events/secret"
+	"github.com/litehost/litehost/internal/credential"
 )
 
 // clock is a settable test clock.
@@ -31,6 +33,7 @@ func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type accountsFixture struct {
+	pool  *pgxpool.Pool
 	store *pgstore.Store
 	acc   *commands.Accounts
 	keys  *secret.Keyring
@@ -42,10 +45,12 @@ func newAccounts(t *testing.T) accountsFixture {
 	pool := pgtest.NewPool(t)
 	store := pgstore.New(pool, slog.New(slog.DiscardHandler))
 	pgtest.Must(t, store.Migrate(t.Context()), "migrate event store")
+	pgtest.Must(t, commands.Migrate(t.Context(), pool), "migrate commands")
 	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
 	pgtest.Must(t, err, "keyring")
 	c := &clock{t: time.Date(2026, 4, 9, 14, 23, 0, 0, time.UTC)}
-	return accountsFixture{store: store, acc: commands.NewAccounts(store, keys, c.now), keys: keys, clock: c}
+	acc := commands.NewAccounts(store, keys, commands.NewPGRevocations(pool), c.now)
+	return accountsFixture{pool: pool, store: store, acc: acc, keys: keys, clock: c}
 }
 
 var alice = commands.Identifier{Kind: commands.IdentifierEmail, Value: "alice@example.com"}
@@ -93,7 +98,7 @@ func TestSignInCreatesAccountThenSignsIntoIt(t *testing.T) {
 	}
 
 	recs := f.stream(t, "account-"+first.AccountID)
-	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionStarted}
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStartedV2, events.TypeSessionStartedV2}
 	if diff := cmp.Diff(want, types(recs)); diff != "" {
 		t.Errorf("account stream (-want +got):\n%s", diff)
 	}
@@ -106,8 +111,8 @@ func TestSignInCreatesAccountThenSignsIntoIt(t *testing.T) {
 	}
 	ev, err := events.Decode(recs[1].Type, recs[1].Data)
 	pgtest.Must(t, err, "decode")
-	if got := ev.(events.SessionStarted).KeyHash; got != f.keys.Hash(secret.PurposeAPIKey, first.APIKey) {
-		t.Errorf("stored key hash %s is not the HMAC of the issued key", got)
+	if id, ok := credential.ParseAPIKey(f.keys, first.APIKey); !ok || ev.(events.SessionStartedV2).KeyID != id.String() {
+		t.Errorf("stored key ID %s is not the ID of the issued key (%v)", ev.(events.SessionStartedV2).KeyID, ok)
 	}
 	claims := f.stream(t, "identity-"+f.keys.Hash(secret.PurposeIdentifier, "alice@example.com"))
 	if len(claims) != 1 || claims[0].Type != events.TypeIdentityClaimed {
@@ -197,7 +202,9 @@ func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
 	if want := f.clock.now().Add(7 * 24 * time.Hour); !r1.ExpiresAt.Equal(want) {
 		t.Errorf("expiresAt = %v, want %v", r1.ExpiresAt, want)
 	}
-	again, err := f.acc.Refresh(ctx, cmd, in.RefreshToken)
+	// A retry the idempotency layer recognises (same key, same request, answered before) gets
+	// the same answer.
+	again, err := f.acc.Refresh(commands.WithAnsweredBefore(ctx), cmd, in.RefreshToken)
 	pgtest.Must(t, err, "replayed refresh")
 	if diff := cmp.Diff(r1, again); diff != "" {
 		t.Errorf("replayed refresh (-first +again):\n%s", diff)
@@ -211,7 +218,7 @@ func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
 	if _, err := f.acc.Refresh(ctx, uuid.New(), r1.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
 		t.Errorf("refresh after reuse: err = %v, want ErrRefreshInvalid", err)
 	}
-	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionRefreshed, events.TypeSessionRevoked}
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStartedV2, events.TypeSessionRefreshedV2, events.TypeSessionRevoked}
 	recs := f.stream(t, "account-"+in.AccountID)
 	if diff := cmp.Diff(want, types(recs)); diff != "" {
 		t.Errorf("account stream (-want +got):\n%s", diff)
@@ -280,7 +287,7 @@ func TestRevoke(t *testing.T) {
 	if _, err := f.acc.RevokeRefresh(ctx, uuid.New(), "lh_refresh_nope"); !errors.Is(err, account.ErrRefreshInvalid) {
 		t.Errorf("malformed: err = %v", err)
 	}
-	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionStarted, events.TypeSessionRevoked, events.TypeSessionRevoked}
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStartedV2, events.TypeSessionStartedV2, events.TypeSessionRevoked, events.TypeSessionRevoked}
 	if diff := cmp.Diff(want, types(f.stream(t, "account-"+a.AccountID))); diff != "" {
 		t.Errorf("account stream (-want +got):\n%s", diff)
 	}
@@ -290,10 +297,10 @@ func sessionIDs(t *testing.T, f accountsFixture, accountID string) []string {
 	t.Helper()
 	var out []string
 	for _, r := range f.stream(t, "account-"+accountID) {
-		if r.Type == events.TypeSessionStarted {
+		if r.Type == events.TypeSessionStartedV2 {
 			ev, err := events.Decode(r.Type, r.Data)
 			pgtest.Must(t, err, "decode")
-			out = append(out, ev.(events.SessionStarted).SessionID)
+			out = append(out, ev.(events.SessionStartedV2).SessionID)
 		}
 	}
 	return out

@@ -130,6 +130,9 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool) error {
 	}
 	id := uuid.NewSHA1(commandNamespace, []byte(scope+"\x00"+key))
 	c.Request = c.Request.WithContext(WithCommandID(ctx, id))
+	if stored != nil { // a SecretAnswers rerun: the same request was answered before
+		c.Request = c.Request.WithContext(WithAnsweredBefore(c.Request.Context()))
+	}
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
 	c.Next()

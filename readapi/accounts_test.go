@@ -85,13 +85,14 @@ func newEnv(t *testing.T) env {
 	store := pgstore.New(pool, logger)
 	pgtest.Must(t, store.Migrate(t.Context()), "migrate store")
 	pgtest.Must(t, projections.Migrate(t.Context(), pool), "migrate projections")
+	pgtest.Must(t, commands.Migrate(t.Context(), pool), "migrate commands")
 	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
 	pgtest.Must(t, err, "keyring")
 	c := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
 	runner := projections.NewRunner(pool, store, logger, projections.Accounts())
 	pgtest.Background(t, runner.Run)
 
-	acc := commands.NewAccounts(store, keys, c.now)
+	acc := commands.NewAccounts(store, keys, commands.NewPGRevocations(pool), c.now)
 	auth := readapi.NewAuthenticator(pool, keys, c.now)
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()

@@ -53,6 +53,7 @@ var ruleStatus = map[domain.Error]apiError{
 	account.ErrRefreshReused:   {http.StatusUnauthorized, "REFRESH_TOKEN_REUSED"},
 	account.ErrNotRegistered:   {http.StatusNotFound, "NOT_FOUND"},
 	account.ErrSessionNotFound: {http.StatusNotFound, "NOT_FOUND"},
+	account.ErrSessionRetired:  {http.StatusConflict, "CONFLICT"},
 
 	// OTP: the handler answers most of these itself with their retry details (commands/otp.go);
 	// these entries are the status each rule has wherever else it surfaces.

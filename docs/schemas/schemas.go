@@ -41,6 +41,8 @@ func Catalogue() []Entry {
 		{events.SessionStarted{}, "account-<uuid>"},
 		{events.SessionRefreshed{}, "account-<uuid>"},
 		{events.SessionRevoked{}, "account-<uuid>"},
+		{events.SessionStartedV2{}, "account-<uuid>"},
+		{events.SessionRefreshedV2{}, "account-<uuid>"},
 		{events.IdentityClaimed{}, "identity-<hmac>"},
 		{events.OTPRequested{}, "otp-<hmac>"},
 		{events.OTPAttemptFailed{}, "otp-<hmac>"},
