@@ -23,9 +23,9 @@ var (
 	// Key IDs in order, so the api_keys dump sorts them as issued.
 	key1 = "00000000-0000-4000-8000-000000000001"
 	key2 = "00000000-0000-4000-8000-000000000002"
-	at0    = time.Date(2026, 4, 9, 14, 23, 0, 0, time.UTC)
-	free   = events.PlanLimits{MaxProjects: 3, MaxStorageBytes: 52428800, MaxFilesPerProject: 50, MaxVisitorsPerMonth: 10000}
-	pro    = events.PlanLimits{MaxProjects: 25, MaxStorageBytes: 5368709120, MaxFilesPerProject: 200, MaxVisitorsPerMonth: 100000}
+	at0  = time.Date(2026, 4, 9, 14, 23, 0, 0, time.UTC)
+	free = events.PlanLimits{MaxProjects: 3, MaxStorageBytes: 52428800, MaxFilesPerProject: 50, MaxVisitorsPerMonth: 10000}
+	pro  = events.PlanLimits{MaxProjects: 25, MaxStorageBytes: 5368709120, MaxFilesPerProject: 200, MaxVisitorsPerMonth: 100000}
 )
 
 // accountHistory is one account's life: sign-in, upgrade, refresh, revoke.
