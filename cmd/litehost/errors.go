@@ -162,6 +162,8 @@ var nextSteps = map[string]string{
 	"OTP_TOO_MANY_ATTEMPTS":  "The code was cancelled. Request a new one with POST /v1/auth/otp/request.",
 	"VALIDATION_FAILED":      "Fix the fields listed in fields and send the request again.",
 	"SERVER_ERROR":           "Retry the request; if it keeps failing, try again later.",
+	// The revocation is stored but not yet binding everywhere: the old key may still work.
+	"REVOCATION_UNCONFIRMED": "Retry the same request with the same Idempotency-Key after Retry-After seconds; the retry completes the revocation.",
 }
 
 // renderErrors answers the first error a handler recorded with c.Error, unless something was
