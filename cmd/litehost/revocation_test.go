@@ -2,10 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/litehost/litehost/events/secret"
 )
 
 // session is one signed-in client: its key and refresh token.
@@ -188,5 +196,83 @@ func TestRefreshReplayAfterTheIdempotencyWindowIsReuse(t *testing.T) {
 	}
 	if r := s.do(http.MethodPost, "/v1/auth/refresh", map[string]any{"refreshToken": got["refreshToken"]}); r.status != http.StatusUnauthorized {
 		t.Errorf("the session's current refresh token after reuse = %d %s", r.status, r.body)
+	}
+}
+
+// TestNoCredentialRestsInTheDatabase: after sign-in, two refreshes and a revoke, no table of the
+// database (event log and read models included) holds an issued API key or refresh token, their
+// secret parts, or a hash of them: the keyring HMACs the first release stored
+// (secret.PurposeAPIKey / secret.PurposeRefresh) or a plain SHA-256.
+func TestNoCredentialRestsInTheDatabase(t *testing.T) {
+	s, mb := startWithMail(t, "", nil)
+	in := signInSession(t, s, mb, "leak@example.com")
+	issued := []session{in}
+	for range 2 {
+		r := s.do(http.MethodPost, "/v1/auth/refresh", map[string]any{"refreshToken": issued[len(issued)-1].refresh},
+			header("Idempotency-Key", "refresh-"+strconv.Itoa(len(issued))))
+		if r.status != http.StatusOK {
+			t.Fatalf("refresh = %d %s", r.status, r.body)
+		}
+		issued = append(issued, session{key: r.data(t)["apiKey"].(string), refresh: r.data(t)["refreshToken"].(string)})
+	}
+	last := issued[len(issued)-1]
+	if r := s.do(http.MethodPost, "/v1/auth/revoke", map[string]any{"refreshToken": last.refresh}, bearer(last.key)); r.status != http.StatusOK {
+		t.Fatalf("revoke = %d %s", r.status, r.body)
+	}
+
+	needles := map[string]string{} // needle → what it is
+	add := func(what, v string) {
+		needles[strings.ToLower(v)] = what
+		needles[hex.EncodeToString([]byte(v))] = what + " (as bytes)"
+	}
+	kr := s.app.keyring
+	for i, c := range issued {
+		keyBody := strings.TrimPrefix(c.key, "lh_live_")
+		refreshTail := c.refresh[len(c.refresh)-64:]
+		add(fmt.Sprintf("API key %d", i), c.key)
+		add(fmt.Sprintf("API key %d without its prefix", i), keyBody)
+		add(fmt.Sprintf("MAC of API key %d", i), keyBody[32:56])
+		add(fmt.Sprintf("refresh token %d", i), c.refresh)
+		add(fmt.Sprintf("secret part of refresh token %d", i), refreshTail)
+		add(fmt.Sprintf("MAC of refresh token %d", i), refreshTail[32:])
+		add(fmt.Sprintf("keyring hash of API key %d", i), kr.Hash(secret.PurposeAPIKey, c.key))
+		add(fmt.Sprintf("keyring hash of refresh token %d", i), kr.Hash(secret.PurposeRefresh, c.refresh))
+		k, r := sha256.Sum256([]byte(c.key)), sha256.Sum256([]byte(c.refresh))
+		add(fmt.Sprintf("SHA-256 of API key %d", i), hex.EncodeToString(k[:]))
+		add(fmt.Sprintf("SHA-256 of refresh token %d", i), hex.EncodeToString(r[:]))
+	}
+
+	rows, err := s.app.pool.Query(t.Context(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name)
+		FROM information_schema.tables
+		WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanned := 0
+	for _, table := range tables {
+		rows, err := s.app.pool.Query(t.Context(), `SELECT lower(t::text) FROM `+table+` t`)
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		for _, row := range texts {
+			scanned++
+			for needle, what := range needles {
+				if strings.Contains(row, needle) {
+					t.Errorf("%s holds the %s: %.200s", table, what, row)
+				}
+			}
+		}
+	}
+	t.Logf("scanned %d rows of %v", scanned, tables)
+	if scanned < 10 || !slices.Contains(tables, "public.api_keys") {
+		t.Fatalf("scanned %d rows of %v: the scan saw too little to mean anything", scanned, tables)
 	}
 }
