@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/litehost/litehost/commands"
@@ -353,5 +354,112 @@ func TestSignInStampsMetadata(t *testing.T) {
 		if md.CorrelationID != "corr-1" || md.ClientIP != "203.0.113.9" || md.Actor != events.ActorAnonymous {
 			t.Errorf("%s metadata = %+v", r.Type, md)
 		}
+	}
+}
+
+// revocations lists the rows of revoked_credentials as "kind id".
+func (f accountsFixture) revocations(t *testing.T) []string {
+	t.Helper()
+	rows, err := f.pool.Query(t.Context(), `SELECT kind || ' ' || id FROM revoked_credentials ORDER BY kind, id`)
+	pgtest.Must(t, err, "read revocations")
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	pgtest.Must(t, err, "read revocations")
+	return out
+}
+
+func keyID(t *testing.T, f accountsFixture, key string) string {
+	t.Helper()
+	id, ok := credential.ParseAPIKey(f.keys, key)
+	if !ok {
+		t.Fatalf("%q is not a key of this keyring", key)
+	}
+	return id.String()
+}
+
+func TestRevocationsAreRecordedBeforeAnswering(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	a, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in")
+	r1, err := f.acc.Refresh(ctx, uuid.New(), a.RefreshToken)
+	pgtest.Must(t, err, "refresh")
+	want := []string{"api_key " + keyID(t, f, a.APIKey)}
+	if diff := cmp.Diff(want, f.revocations(t)); diff != "" {
+		t.Errorf("after a refresh (-want +got):\n%s", diff)
+	}
+	_, err = f.acc.Refresh(ctx, uuid.New(), a.RefreshToken)
+	if !errors.Is(err, account.ErrRefreshReused) {
+		t.Fatalf("reuse: %v", err)
+	}
+	session := sessionIDs(t, f, a.AccountID)[0]
+	want = append(want, "session "+session)
+	if diff := cmp.Diff(want, f.revocations(t)); diff != "" {
+		t.Errorf("after reuse (-want +got):\n%s", diff)
+	}
+	// Revoking again, or refreshing the dead session, records it again (idempotent): a request
+	// that stopped before recording is completed by any later one.
+	_, err = f.pool.Exec(ctx, `DELETE FROM revoked_credentials`)
+	pgtest.Must(t, err, "forget revocations")
+	if _, err := f.acc.Refresh(ctx, uuid.New(), r1.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
+		t.Fatalf("refresh of a revoked session: %v", err)
+	}
+	if diff := cmp.Diff([]string{"session " + session}, f.revocations(t)); diff != "" {
+		t.Errorf("after a refresh of the revoked session (-want +got):\n%s", diff)
+	}
+}
+
+// failRevocations makes every write of revoked_credentials fail until the returned func runs.
+func failRevocations(t *testing.T, f accountsFixture) func() {
+	t.Helper()
+	for _, q := range []string{
+		`CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`,
+		`CREATE TRIGGER test_refuse BEFORE INSERT ON revoked_credentials FOR EACH ROW EXECUTE FUNCTION test_refuse()`,
+	} {
+		_, err := f.pool.Exec(t.Context(), q)
+		pgtest.Must(t, err, "%s", q)
+	}
+	return func() {
+		_, err := f.pool.Exec(t.Context(), `DROP TRIGGER test_refuse ON revoked_credentials`)
+		pgtest.Must(t, err, "drop trigger")
+	}
+}
+
+func TestUnrecordedRevocationFailsAndARetryCompletesIt(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	a, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in a")
+	b, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in b")
+	restore := failRevocations(t, f)
+	revokeCmd, refreshCmd := uuid.New(), uuid.New()
+	if _, err := f.acc.RevokeRefresh(ctx, revokeCmd, a.RefreshToken); !errors.Is(err, commands.ErrRevocationUnconfirmed) {
+		t.Errorf("revoke: err = %v, want ErrRevocationUnconfirmed", err)
+	}
+	if res, err := f.acc.Refresh(ctx, refreshCmd, b.RefreshToken); !errors.Is(err, commands.ErrRevocationUnconfirmed) || res.APIKey != "" {
+		t.Errorf("refresh: %+v, %v; want no credentials and ErrRevocationUnconfirmed", res, err)
+	}
+	restore()
+
+	// The retries (same command IDs, not confirmed by the idempotency layer: the 503 removed
+	// its row) complete what the first attempts stored.
+	if _, err := f.acc.RevokeRefresh(ctx, revokeCmd, a.RefreshToken); err != nil {
+		t.Errorf("revoke retried: %v", err)
+	}
+	res, err := f.acc.Refresh(ctx, refreshCmd, b.RefreshToken)
+	if err != nil || !commands.ValidAPIKey(res.APIKey) {
+		t.Fatalf("refresh retried = %+v, %v", res, err)
+	}
+	sessions := sessionIDs(t, f, a.AccountID)
+	want := []string{"api_key " + keyID(t, f, b.APIKey), "session " + sessions[0]}
+	if diff := cmp.Diff(want, f.revocations(t)); diff != "" {
+		t.Errorf("revocations (-want +got):\n%s", diff)
+	}
+	// Now that it was answered, the same refresh again is no retry of an unanswered one: reuse.
+	if _, err := f.acc.Refresh(ctx, refreshCmd, b.RefreshToken); !errors.Is(err, account.ErrRefreshReused) {
+		t.Errorf("unconfirmed replay of an answered refresh: err = %v, want ErrRefreshReused", err)
+	}
+	if _, err := f.acc.Refresh(ctx, uuid.New(), res.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
+		t.Errorf("the rotated token after reuse: err = %v, want ErrRefreshInvalid", err)
 	}
 }
