@@ -391,8 +391,9 @@ type name ending in a higher ` + "`.vN`" + `, so a published type never changes)
 | ` + "`clientIp`" + ` | the client address as seen through trusted proxies |
 | ` + "`userAgent`" + ` | the client's User-Agent |
 
-No secret appears in clear: API keys, refresh tokens, OTP codes and claim tokens only as HMACs,
-site passwords only as slow hashes, identifiers in stream names as HMACs. Times are UTC RFC 3339.
+No secret appears in clear: API keys and refresh tokens only by their IDs (a credential is its ID
+plus a MAC under the server secret, and the MAC is never stored), OTP codes and claim tokens only as
+HMACs, site passwords only as slow hashes, identifiers in stream names as HMACs. Times are UTC RFC 3339.
 
 ## Streams
 
