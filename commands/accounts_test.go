@@ -463,3 +463,45 @@ func TestUnrecordedRevocationFailsAndARetryCompletesIt(t *testing.T) {
 		t.Errorf("the rotated token after reuse: err = %v, want ErrRefreshInvalid", err)
 	}
 }
+
+// TestFirstReleaseSessionsAreRetired: a session started under the first credential format
+// (account.session_started.v1) is no session any more: a sign-in retried under its command ID
+// cannot show its key again and answers ErrSessionRetired, and a new sign-in works.
+func TestFirstReleaseSessionsAreRetired(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	cmd := uuid.New()
+	identity := "identity-" + f.keys.Hash(secret.PurposeIdentifier, alice.Value)
+	accountID := uuid.NewSHA1(cmd, []byte("account:"+identity)).String()
+	stream := "account-" + accountID
+	at := f.clock.now()
+	old := []events.Event{
+		events.AccountRegistered{AccountID: accountID, Email: alice.Value, Plan: "free", Limits: events.PlanLimits{MaxProjects: 3}, At: at},
+		events.SessionStarted{AccountID: accountID, SessionID: uuid.NewString(), KeyHash: "h1", ExpiresAt: at.Add(account.KeyTTL),
+			RefreshHash: "h2", RefreshExpiresAt: at.Add(account.RefreshTTL), At: at},
+	}
+	appendAs := func(stream string, evs ...events.Event) {
+		data := make([]events.EventData, len(evs))
+		for i, ev := range evs {
+			d, err := events.Encode(ev, commands.EventID(cmd, stream, i), events.Metadata{})
+			pgtest.Must(t, err, "encode")
+			data[i] = d
+		}
+		_, err := f.store.Append(ctx, stream, events.NoStream(), data)
+		pgtest.Must(t, err, "append %s", stream)
+	}
+	appendAs(identity, events.IdentityClaimed{AccountID: accountID, Kind: commands.IdentifierEmail, At: at})
+	appendAs(stream, old...)
+
+	if _, err := f.acc.SignIn(ctx, cmd, alice, true); !errors.Is(err, account.ErrSessionRetired) {
+		t.Errorf("retried first-release sign-in: err = %v, want ErrSessionRetired", err)
+	}
+	in, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "new sign-in")
+	if in.AccountID != accountID || in.AccountCreated {
+		t.Errorf("new sign-in = %+v, want a session of the existing account", in)
+	}
+	if _, err := f.acc.Refresh(ctx, uuid.New(), in.RefreshToken); err != nil {
+		t.Errorf("refresh of the new session: %v", err)
+	}
+}

@@ -198,3 +198,35 @@ func readKeys(t *testing.T, pool *pgxpool.Pool) []keyRow {
 	pgtest.Must(t, err, "read keys")
 	return out
 }
+
+// A session of the first credential format is not projected (its key was retired with the
+// format), and its events do not stop the projector.
+func TestAccountsSkipsFirstReleaseSessions(t *testing.T) {
+	pool, store := newAccountsDB(t)
+	r := projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.Accounts())
+	pgtest.Background(t, r.Run)
+	old := uuid.NewString()
+	hist := accountHistory()
+	evs := []events.Event{hist[0],
+		events.SessionStarted{AccountID: acctID, SessionID: old, KeyHash: "h1", ExpiresAt: at0.Add(7 * 24 * time.Hour),
+			RefreshHash: "h2", RefreshExpiresAt: at0.Add(30 * 24 * time.Hour), At: at0},
+		events.SessionRefreshed{AccountID: acctID, SessionID: old, PreviousKeyHash: "h1", PreviousRefreshHash: "h2",
+			KeyHash: "h3", ExpiresAt: at0.Add(7 * 24 * time.Hour), RefreshHash: "h4", RefreshExpiresAt: at0.Add(30 * 24 * time.Hour), At: at0},
+		hist[1]}
+	pos := appendAll(t, store, "account-"+acctID, evs)
+	pgtest.Must(t, r.WaitFor(t.Context(), pos), "wait for projection")
+	if ok, failed := r.Healthy(); !ok {
+		t.Fatalf("failed projectors: %v", failed)
+	}
+	var sessions []string
+	rows, err := pool.Query(t.Context(), `SELECT session_id::text FROM sessions`)
+	pgtest.Must(t, err, "read sessions")
+	sessions, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	pgtest.Must(t, err, "read sessions")
+	if diff := cmp.Diff([]string{sessID}, sessions); diff != "" {
+		t.Errorf("sessions (-want +got):\n%s", diff)
+	}
+	if keys := readKeys(t, pool); len(keys) != 1 || keys[0].KeyID != key1 {
+		t.Errorf("keys = %+v, want only the v2 key", keys)
+	}
+}
