@@ -157,6 +157,9 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool, route Writ
 		return err
 	}
 	c.Request = c.Request.WithContext(WithRequestFingerprint(WithCommandID(ctx, id), hash))
+	if stored != nil { // a SecretAnswers rerun: the same request was answered before
+		c.Request = c.Request.WithContext(WithAnsweredBefore(c.Request.Context()))
+	}
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
 	c.Next()

@@ -57,7 +57,7 @@ func newOTPFixture(t *testing.T, instances int) *otpFixture {
 func (f *otpFixture) server(i int, cfg commands.OTPConfig) *otpServer {
 	cfg.Now = f.clock.now
 	store := pgstore.New(f.pools[i], slog.New(slog.DiscardHandler))
-	acc := commands.NewAccounts(store, f.keys, f.clock.now)
+	acc := commands.NewAccounts(store, f.keys, commands.NewPGRevocations(f.pools[i]), f.clock.now)
 	h := commands.NewOTP(store, f.keys, commands.NewLimiter(f.pools[i]), acc, nil, cfg, slog.New(slog.DiscardHandler))
 	gin.SetMode(gin.TestMode)
 	e := gin.New()

@@ -214,6 +214,9 @@ func (a *app) housekeeping(ctx context.Context) error {
 		if _, err := idem.Prune(ctx); err != nil && ctx.Err() == nil {
 			a.logger.Warn("prune idempotency keys", "error", err)
 		}
+		if _, err := commands.NewPGRevocations(a.pool).Prune(ctx, a.now()); err != nil && ctx.Err() == nil {
+			a.logger.Warn("prune revoked credentials", "error", err)
+		}
 		a.collectBlobs(ctx)
 		select {
 		case <-ctx.Done():

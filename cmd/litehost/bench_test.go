@@ -178,7 +178,7 @@ func (e *benchEnv) signIn(b *testing.B, email string) (string, string) {
 	e.decode(b, e.mustJSON(b, http.MethodGet, e.url+"/v1/user", verify.Data.APIKey, nil, http.StatusOK), &user)
 
 	mctx := events.WithMetadata(ctx, operatorMetadata("bench-set-plan"))
-	pos, err := commands.NewAccounts(e.app.store, e.app.keyring, e.app.now).
+	pos, err := commands.NewAccounts(e.app.store, e.app.keyring, commands.NewPGRevocations(e.app.pool), e.app.now).
 		SetPlan(mctx, commands.Identifier{Kind: otp.ChannelEmail, Value: norm}, "scale")
 	pgtest.Must(b, err, "set plan")
 	pgtest.Must(b, e.app.runner.WaitFor(ctx, pos), "wait for the plan")

@@ -169,7 +169,7 @@ func adminCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			}
 			return withApp(c.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
 				ctx = events.WithMetadata(ctx, operatorMetadata("set-plan"))
-				accounts := commands.NewAccounts(a.store, a.keyring, a.now)
+				accounts := commands.NewAccounts(a.store, a.keyring, commands.NewPGRevocations(a.pool), a.now)
 				if _, err := accounts.SetPlan(ctx, id, args[1]); err != nil {
 					if errors.Is(err, commands.ErrNotFound) {
 						return fmt.Errorf("no account for %s", id.Value)

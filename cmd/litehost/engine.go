@@ -94,7 +94,7 @@ func (a *app) engine() *gin.Engine {
 	// Sign-in answers carry keys shown once: retries re-derive them instead of storing them.
 	signIn := v1.Group("", idem.SecretAnswers())
 
-	accounts := commands.NewAccounts(a.store, a.keyring, a.now)
+	accounts := commands.NewAccounts(a.store, a.keyring, commands.NewPGRevocations(a.pool), a.now)
 	otp := commands.NewOTP(a.store, a.keyring, commands.NewLimiter(a.pool), accounts, a.runner, commands.OTPConfig{
 		Channels:     a.cfg.OTPChannels,
 		SMSCountries: a.cfg.smsCountries(),

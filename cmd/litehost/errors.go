@@ -53,6 +53,7 @@ var ruleStatus = map[domain.Error]apiError{
 	account.ErrRefreshReused:   {http.StatusUnauthorized, "REFRESH_TOKEN_REUSED"},
 	account.ErrNotRegistered:   {http.StatusNotFound, "NOT_FOUND"},
 	account.ErrSessionNotFound: {http.StatusNotFound, "NOT_FOUND"},
+	account.ErrSessionRetired:  {http.StatusConflict, "CONFLICT"},
 
 	// OTP: the handler answers most of these itself with their retry details (commands/otp.go);
 	// these entries are the status each rule has wherever else it surfaces.
@@ -165,6 +166,8 @@ var nextSteps = map[string]string{
 	"OTP_TOO_MANY_ATTEMPTS":     "You have no tries left on this code: wait retryAfterSeconds, then request a new one with POST /v1/auth/otp/request.",
 	"VALIDATION_FAILED":         "Fix the fields listed in fields and send the request again.",
 	"SERVER_ERROR":              "Retry the request; if it keeps failing, try again later.",
+	// The revocation is stored but not yet binding everywhere: the old key may still work.
+	"REVOCATION_UNCONFIRMED": "Retry the same request with the same Idempotency-Key after Retry-After seconds; the retry completes the revocation.",
 }
 
 // renderErrors answers the first error a handler recorded with c.Error, unless something was

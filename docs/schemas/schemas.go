@@ -44,6 +44,8 @@ func Catalogue() []Entry {
 		{events.SessionStarted{}, "account-<uuid>"},
 		{events.SessionRefreshed{}, "account-<uuid>"},
 		{events.SessionRevoked{}, "account-<uuid>"},
+		{events.SessionStartedV2{}, "account-<uuid>"},
+		{events.SessionRefreshedV2{}, "account-<uuid>"},
 		{events.IdentityClaimed{}, "identity-<hmac>"},
 		{events.OTPRequested{}, "otp-<hmac>"},
 		{events.OTPAttemptFailed{}, "otp-<hmac>"},
@@ -461,9 +463,12 @@ the NATS forwarder and the per-project audit log all deliver this form and nothi
 
 Events written before the network rule hold a full ` + "`clientIp`" + `; every reader reduces it to
 ` + "`clientNetwork`" + ` (and the user agent) on read. No secret appears in clear in the log either: API
-keys, refresh tokens, OTP codes and claim tokens only as HMACs, site passwords only as slow
-hashes, identifiers in stream names as HMACs, DNS challenge tokens not at all (they are derived
-from the server secret and the domain ID). Times are UTC RFC 3339.
+keys and refresh tokens only by their IDs (a credential is its ID plus a MAC under the server
+secret, and the MAC is never stored), OTP codes only by their sequence number (the code is derived
+from the server secret), claim tokens not at all (derived from the project ID), site passwords only
+as sealed slow hashes, identifiers in stream names as HMACs, DNS challenge tokens not at all (derived
+from the server secret and the domain ID). Events of the first release still hold the hashes they
+were written with. Times are UTC RFC 3339.
 
 ## Streams
 

@@ -99,6 +99,10 @@ func Project(ev events.Event) (any, bool) {
 		return SessionStarted{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
 	case events.SessionRefreshed:
 		return SessionRefreshed{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
+	case events.SessionStartedV2: // key and token IDs stay inside: with the server secret they are the credentials
+		return SessionStarted{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
+	case events.SessionRefreshedV2:
+		return SessionRefreshed{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
 	case events.SessionRevoked:
 		return SessionRevoked{AccountID: e.AccountID, Reason: e.Reason, At: e.At}, true
 	case events.ProjectCreated:
