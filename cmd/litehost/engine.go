@@ -76,7 +76,7 @@ func (a *app) engine() *gin.Engine {
 		panic("trusted proxies: " + err.Error())
 	}
 	metrics := newHTTPMetrics(a.reg)
-	e.Use(recovery(a.logger), metrics.middleware(), requestMetadata(), errorMiddleware(a.logger))
+	e.Use(recovery(a.logger), metrics.middleware(), noStore(), requestMetadata(), errorMiddleware(a.logger))
 	e.NoRoute(notFound)
 	e.NoMethod(methodNotAllowed)
 
