@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/litehost/litehost/events/secret"
 )
@@ -168,6 +171,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, errors.New("LITEHOST_PUBLIC_URL: want an absolute http(s) URL"))
 		}
 	}
+	if c.Dev && strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") {
+		// Development mode logs sign-in codes and may run on the public development secret: on a
+		// public https address that is a production server with its keys in the open.
+		errs = append(errs, errors.New("LITEHOST_DEV: must not be true when LITEHOST_PUBLIC_URL is https (development mode logs sign-in codes and may use the public development secret)"))
+	}
 	if c.NATSURL != "" {
 		if u, err := url.Parse(c.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("LITEHOST_NATS_URL: want nats://host:port, got %q", redactURL(c.NATSURL)))
@@ -228,4 +236,56 @@ func redactURL(s string) string {
 		return "<invalid>"
 	}
 	return u.Redacted()
+}
+
+// superuserQuery tells whether the connected role bypasses every permission check.
+const superuserQuery = `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`
+
+// databaseWarnings returns what a production operator should fix about the database connection
+// (nothing in development): a superuser role, which turns any SQL injection or compromise into
+// the whole cluster, and a URL that allows plain text to a host that is not this machine.
+func databaseWarnings(ctx context.Context, c Config, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) []string {
+	if c.Dev {
+		return nil
+	}
+	var out []string
+	var super bool
+	if err := q.QueryRow(ctx, superuserQuery).Scan(&super); err != nil {
+		out = append(out, "could not check the database role: "+err.Error())
+	} else if super {
+		out = append(out, "LITEHOST_DATABASE_URL connects as a superuser; use a role that owns only the litehost database")
+	}
+	if w := plaintextDatabase(c.DatabaseURL); w != "" {
+		out = append(out, w)
+	}
+	return out
+}
+
+// plaintextDatabase warns about a database URL whose sslmode lets the connection go without TLS
+// (disable, allow, prefer, or none given: pgx then prefers) to a host beyond loopback.
+func plaintextDatabase(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if h := u.Query().Get("host"); h != "" {
+		host = h
+	}
+	if host == "" || strings.HasPrefix(host, "/") || host == "localhost" {
+		return "" // a unix socket or this machine
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return ""
+	}
+	switch mode := u.Query().Get("sslmode"); mode {
+	case "", "disable", "allow", "prefer":
+		if mode == "" {
+			mode = "prefer (the default)"
+		}
+		return fmt.Sprintf("LITEHOST_DATABASE_URL: sslmode=%s to %s may send credentials and data in clear; use sslmode=verify-full", mode, host)
+	}
+	return ""
 }
