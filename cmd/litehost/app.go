@@ -53,9 +53,11 @@ type app struct {
 	// apiHost is the host name of the API itself (from LITEHOST_PUBLIC_URL), never a site.
 	apiHost string
 	reg     *prometheus.Registry
-	api     *gin.Engine // set by handler; tests list its routes
-	now     func() time.Time
-	closers []func()
+	// siteHashes counts the site password checks running at once (tests read its peak).
+	siteHashes inFlight
+	api        *gin.Engine // set by handler; tests list its routes
+	now        func() time.Time
+	closers    []func()
 }
 
 // headReader gives the newest position of the log, for projector lag.
@@ -129,7 +131,15 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 	if u, err := url.Parse(cfg.PublicURL); err == nil {
 		a.apiHost = strings.ToLower(u.Hostname())
 	}
-	a.sites = readapi.NewSites(pool, a.blobs, cfg.SitesDomain, a.now, logger.With("component", "sites"))
+	a.sites = readapi.NewSites(pool, a.blobs, cfg.SitesDomain, a.now, logger.With("component", "sites")).
+		WithPasswords(readapi.SitePasswords{
+			Keyring:  a.keyring,
+			Slots:    cfg.SitePasswordSlots,
+			Attempts: commands.NewFailedAttempts(commands.NewLimiter(pool), cfg.SitePasswordFailures, sitePasswordWindow),
+			Rehash:   a.projects,
+			ClientIP: parseTrustedProxies(cfg.TrustedProxies).clientIP,
+			OnHash:   a.siteHashes.add,
+		})
 	return a, nil
 }
 

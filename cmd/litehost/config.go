@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +43,15 @@ type Config struct {
 	TempTTL         time.Duration
 	ConsistencyWait time.Duration
 	MaxUploadBytes  int64
+	// SitePasswordSlots bounds the protected-site password checks (argon2id, 19 MiB each)
+	// running at once; SitePasswordFailures is the failed attempts allowed per client and site
+	// per SitePasswordWindow.
+	SitePasswordSlots    int
+	SitePasswordFailures int
 }
+
+// sitePasswordWindow is the window of SitePasswordFailures.
+const sitePasswordWindow = 15 * time.Minute
 
 // devSecret is used only with LITEHOST_DEV=true and no LITEHOST_SECRET, so a developer's keys
 // survive restarts. It is public, hence never accepted outside dev mode.
@@ -79,6 +88,17 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		return d
 	}
+	positive := func(key string, def int) int {
+		v := str(key, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive integer, got %q", key, v))
+		}
+		return n
+	}
 	list := func(key, def string) []string {
 		var out []string
 		for _, p := range strings.Split(str(key, def), ",") {
@@ -112,6 +132,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		TempTTL:         duration("LITEHOST_TEMP_TTL", 15*time.Minute),
 		ConsistencyWait: duration("LITEHOST_CONSISTENCY_WAIT", 5*time.Second),
 	}
+	c.SitePasswordSlots = positive("LITEHOST_SITE_PASSWORD_SLOTS", max(runtime.NumCPU(), 2))
+	c.SitePasswordFailures = positive("LITEHOST_SITE_PASSWORD_FAILURES", 10)
 
 	if mb := str("LITEHOST_MAX_UPLOAD_MB", "100"); mb != "" {
 		n, err := strconv.ParseInt(mb, 10, 64)
