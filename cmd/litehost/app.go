@@ -172,18 +172,15 @@ func (a *app) projectors() []projections.Projector {
 // serve runs the HTTP server, the projectors and the process managers until ctx ends, then
 // shuts them down within a bounded time.
 func (a *app) serve(ctx context.Context) error {
-	srv := &http.Server{
-		Addr:              a.cfg.HTTPAddr,
-		Handler:           a.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Minute, // uploads of up to LITEHOST_MAX_UPLOAD_MB on slow links
-		WriteTimeout:      10 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+	srv := a.httpServer(a.handler())
+	l, err := a.listen(a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http server: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		a.logger.Info("listening", "addr", a.cfg.HTTPAddr)
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.logger.Info("listening", "addr", l.Addr().String())
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
 		}
 		return nil
@@ -195,7 +192,7 @@ func (a *app) serve(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error { return a.runBackground(gctx) })
-	err := g.Wait()
+	err = g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -48,6 +48,10 @@ type Config struct {
 	// per SitePasswordWindow.
 	SitePasswordSlots    int
 	SitePasswordFailures int
+	// ReadTimeout is how long an ordinary request may take to send its body (upload routes get
+	// more, by size); MaxConnsPerClient caps the open connections of one client.
+	ReadTimeout       time.Duration
+	MaxConnsPerClient int
 }
 
 // sitePasswordWindow is the window of SitePasswordFailures.
@@ -134,6 +138,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	}
 	c.SitePasswordSlots = positive("LITEHOST_SITE_PASSWORD_SLOTS", max(runtime.NumCPU(), 2))
 	c.SitePasswordFailures = positive("LITEHOST_SITE_PASSWORD_FAILURES", 10)
+	c.ReadTimeout = duration("LITEHOST_READ_TIMEOUT", 15*time.Second)
+	c.MaxConnsPerClient = positive("LITEHOST_MAX_CONNS_PER_CLIENT", 64)
 
 	if mb := str("LITEHOST_MAX_UPLOAD_MB", "100"); mb != "" {
 		n, err := strconv.ParseInt(mb, 10, 64)
