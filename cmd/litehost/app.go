@@ -126,7 +126,7 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 	a.projects = commands.NewProjects(a.store, commands.NewPGProjectLookup(pool), a.scopes, a.keyring, cfg.TempTTL, a.now,
 		logger.With("component", "projects")).WithQuotaGate(commands.NewPGQuotaGate(pool, a.runner))
 	a.domains = commands.NewDomains(a.store, a.keyring, commands.NewDNSResolver(cfg.DNSResolver), a.scopes, a.now,
-		logger.With("component", "domains"))
+		logger.With("component", "domains")).WithPendingTTL(cfg.DomainPendingTTL)
 	a.customHosts = readapi.NewDomains(pool, a.domainSiteURL())
 	if u, err := url.Parse(cfg.PublicURL); err == nil {
 		a.apiHost = strings.ToLower(u.Hostname())

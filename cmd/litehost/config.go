@@ -52,6 +52,8 @@ type Config struct {
 	// more, by size); MaxConnsPerClient caps the open connections of one client.
 	ReadTimeout       time.Duration
 	MaxConnsPerClient int
+	// DomainPendingTTL is how long an unverified custom domain holds its hostname.
+	DomainPendingTTL time.Duration
 }
 
 // sitePasswordWindow is the window of SitePasswordFailures.
@@ -140,6 +142,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.SitePasswordFailures = positive("LITEHOST_SITE_PASSWORD_FAILURES", 10)
 	c.ReadTimeout = duration("LITEHOST_READ_TIMEOUT", 15*time.Second)
 	c.MaxConnsPerClient = positive("LITEHOST_MAX_CONNS_PER_CLIENT", 64)
+	c.DomainPendingTTL = duration("LITEHOST_DOMAIN_PENDING_TTL", 72*time.Hour)
 
 	if mb := str("LITEHOST_MAX_UPLOAD_MB", "100"); mb != "" {
 		n, err := strconv.ParseInt(mb, 10, 64)
