@@ -255,6 +255,9 @@ func (c Config) logAttrs() []any {
 		"public_url", c.PublicURL, "dev", c.Dev, "smtp", redactURL(c.SMTPURL), "sms", redactURL(c.SMSURL),
 		"otp_channels", c.OTPChannels, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
 		"admin_token_set", c.AdminToken != "", "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL,
+		"read_timeout", c.ReadTimeout, "max_conns_per_client", c.MaxConnsPerClient,
+		"site_password_slots", c.SitePasswordSlots, "site_password_failures", c.SitePasswordFailures,
+		"domain_pending_ttl", c.DomainPendingTTL,
 	}
 }
 

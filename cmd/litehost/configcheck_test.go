@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -53,6 +54,26 @@ func TestDatabaseWarnings(t *testing.T) {
 	} {
 		if got := plaintextDatabase(dsn) != ""; got != warn {
 			t.Errorf("plaintextDatabase(%s) warns = %v, want %v", dsn, got, warn)
+		}
+	}
+}
+
+func TestLimitSettings(t *testing.T) {
+	c, err := loadConfig(envOf(map[string]string{"LITEHOST_DEV": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReadTimeout != 15*time.Second || c.MaxConnsPerClient != 64 || c.SitePasswordSlots < 2 ||
+		c.SitePasswordFailures != 10 || c.DomainPendingTTL != 72*time.Hour {
+		t.Errorf("limit defaults = %+v", c)
+	}
+	_, err = loadConfig(envOf(map[string]string{"LITEHOST_DEV": "true", "LITEHOST_READ_TIMEOUT": "0s",
+		"LITEHOST_MAX_CONNS_PER_CLIENT": "-1", "LITEHOST_SITE_PASSWORD_SLOTS": "many",
+		"LITEHOST_SITE_PASSWORD_FAILURES": "0", "LITEHOST_DOMAIN_PENDING_TTL": "forever"}))
+	for _, want := range []string{"LITEHOST_READ_TIMEOUT", "LITEHOST_MAX_CONNS_PER_CLIENT", "LITEHOST_SITE_PASSWORD_SLOTS",
+		"LITEHOST_SITE_PASSWORD_FAILURES", "LITEHOST_DOMAIN_PENDING_TTL"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad %s accepted: %v", want, err)
 		}
 	}
 }
