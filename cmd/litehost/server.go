@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -37,21 +38,47 @@ func (a *app) httpServer(h http.Handler) *http.Server {
 	}
 }
 
-// readDeadlines gives every request a deadline for reading its body, from when its headers were
-// read: LITEHOST_READ_TIMEOUT for ordinary routes, plus the time the largest allowed upload
-// takes at uploadMinRate on the upload routes.
+// readDeadlines gives every request body a deadline, from when its headers were read:
+// LITEHOST_READ_TIMEOUT for ordinary routes, plus the time the largest allowed upload takes at
+// uploadMinRate on the upload routes. The deadline is lifted once the body has been read to its
+// end: net/http keeps a background read on the connection to notice a client going away, and a
+// deadline passing under it cancels the request's context, which would end a long answer (the
+// event stream, a large site file, a consistency wait) that has nothing left to read. A request
+// without a body gets no deadline for the same reason (ReadHeaderTimeout covered its headers).
 func (a *app) readDeadlines(h http.Handler) http.Handler {
 	small := a.cfg.ReadTimeout
 	upload := small + time.Duration(a.cfg.MaxUploadBytes/uploadMinRate)*time.Second
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			h.ServeHTTP(w, r)
+			return
+		}
 		d := small
 		if isUploadRoute(r) && !a.isSiteHost(r.Host) {
 			d = upload
 		}
+		rc := http.NewResponseController(w)
 		// An error means the writer cannot set deadlines (a test recorder): nothing to bound.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		if err := rc.SetReadDeadline(time.Now().Add(d)); err == nil {
+			r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// deadlineBody lifts the read deadline when the body has been read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	once sync.Once
+	lift func()
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.once.Do(b.lift)
+	}
+	return n, err
 }
 
 // isSiteHost reports whether a request goes to a hosted site rather than the API (sites take

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -168,5 +169,49 @@ func TestTrustedProxyIsNotCappedAsOneClient(t *testing.T) {
 	_ = rawGet(t, c, bufio.NewReader(c))
 	if c2 := dialFrom(t, "127.0.0.2", l.Addr().String()); rawGet(t, c2, bufio.NewReader(c2)) != "" {
 		t.Error("a second connection of an untrusted client was let through a cap of 1")
+	}
+}
+
+// A read deadline passing after the body was read must not cancel the request: a long answer
+// (here a consistency wait stood in for by a slow handler) keeps its context.
+func TestReadDeadlineDoesNotCancelALongAnswer(t *testing.T) {
+	a := &app{cfg: Config{ReadTimeout: 300 * time.Millisecond, MaxUploadBytes: 1 << 20}}
+	var got []error
+	var mu sync.Mutex
+	h := a.readDeadlines(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Second):
+		}
+		mu.Lock()
+		got = append(got, r.Context().Err())
+		mu.Unlock()
+	}))
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Second}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	for _, req := range []func() (*http.Response, error){
+		func() (*http.Response, error) { return http.Get("http://" + l.Addr().String() + "/v1/events/stream") },
+		func() (*http.Response, error) {
+			return http.Post("http://"+l.Addr().String()+"/v1/auth/refresh", "application/json", strings.NewReader(`{}`))
+		},
+	} {
+		resp, err := req()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, err := range got {
+		if err != nil {
+			t.Errorf("request %d: context ended by the read deadline: %v", i, err)
+		}
 	}
 }
