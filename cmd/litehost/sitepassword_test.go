@@ -81,8 +81,11 @@ func TestSitePasswordGuessesAreBounded(t *testing.T) {
 	if peak := s.app.siteHashes.max(); peak > slots || peak == 0 {
 		t.Errorf("argon2id checks at once: peak %d, want 1..%d", peak, slots)
 	}
-	if counts[http.StatusUnauthorized] != failures || counts[http.StatusTooManyRequests] != 24-failures {
-		t.Errorf("answers to 24 wrong guesses = %v, want %d × 401 and %d × 429", counts, failures, 24-failures)
+	// Every guess within the limit is checked (401) or, when no slot frees up within the wait
+	// (a loaded machine, -race), shed with 503; every guess past it is 429 unchecked.
+	if counts[http.StatusUnauthorized] == 0 || counts[http.StatusUnauthorized]+counts[http.StatusServiceUnavailable] != failures ||
+		counts[http.StatusTooManyRequests] != 24-failures {
+		t.Errorf("answers to 24 wrong guesses = %v, want %d × 401 (or 503) and %d × 429", counts, failures, 24-failures)
 	}
 	for _, ra := range retry {
 		if n, err := strconv.Atoi(ra); err != nil || n <= 0 {
@@ -102,8 +105,8 @@ func TestSitePasswordGuessesAreBounded(t *testing.T) {
 			t.Fatalf("right password after the window = %d %q", code, body)
 		}
 	}
-	if s.app.siteHashes.max() != before && s.app.siteHashes.max() > slots {
-		t.Errorf("peak rose above the slots")
+	if peak := s.app.siteHashes.max(); peak > slots {
+		t.Errorf("peak %d rose above the %d slots (was %d)", peak, slots, before)
 	}
 }
 
