@@ -32,8 +32,7 @@ type Deployment struct {
 
 // ProjectSettings are the settings of spec §4.4 PATCH, as they stand after an event. Settings
 // events carry the whole set, so a projector or a replay never has to merge partial changes.
-// The site password is only ever stored as a slow hash (argon2id), sealed under the server secret
-// (internal/sitepassword): PasswordHash is "sealed:v1:…", or a plain PHC string from before sealing.
+// The site password is only ever stored as a slow hash (bcrypt).
 type ProjectSettings struct {
 	Title            string     `json:"title"`
 	Slug             string     `json:"slug"`
