@@ -111,9 +111,8 @@ func isUploadRoute(r *http.Request) bool {
 // here: the proxy in front must cap per client, as only it sees them.
 type connLimiter struct {
 	net.Listener
-	max     int
-	exempt  trustedProxies
-	onClose func(net.Addr) // tests: called when an over-cap connection is refused
+	max    int
+	exempt trustedProxies
 
 	mu   sync.Mutex
 	open map[string]int
@@ -142,9 +141,6 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		if over {
 			_ = c.Close()
-			if l.onClose != nil {
-				l.onClose(c.RemoteAddr())
-			}
 			continue
 		}
 		return &countedConn{Conn: c, done: func() { l.release(key) }}, nil
@@ -176,6 +172,15 @@ type countedConn struct {
 	net.Conn
 	once sync.Once
 	done func()
+}
+
+// CloseWrite passes a half-close through, so net/http can still flush an error answer (431,
+// 400) before closing, as it does on a bare TCP connection.
+func (c *countedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 func (c *countedConn) Close() error {
