@@ -311,7 +311,7 @@ func (p *Projects) passwordHash(pw *string, bad domain.Invalid) (string, error) 
 		bad["password"] = "must be 1 to 255 characters"
 		return "", nil
 	}
-	return HashSitePassword(*pw)
+	return p.sealSitePassword(*pw)
 }
 
 // reserve takes an explicit slug (ErrTaken when another project holds it) or the first free

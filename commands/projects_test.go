@@ -224,8 +224,8 @@ func TestProjectLifecycle(t *testing.T) {
 		t.Errorf("password returned: %v", g)
 	}
 	var hash string
-	if err := e.pool.QueryRow(t.Context(), `SELECT password_hash FROM projects WHERE id = $1`, id).Scan(&hash); err != nil || !strings.HasPrefix(hash, "$argon2id$") {
-		t.Errorf("stored password = %q, %v; want an argon2id hash", hash, err)
+	if err := e.pool.QueryRow(t.Context(), `SELECT password_hash FROM projects WHERE id = $1`, id).Scan(&hash); err != nil || !strings.HasPrefix(hash, "sealed:v1:") || strings.Contains(hash, "argon2id") {
+		t.Errorf("stored password = %q, %v; want a sealed argon2id hash", hash, err)
 	}
 	e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"title": 5, "bogus": true}).want(t, 422, "VALIDATION_FAILED")
 	e.do(t, "PATCH", "/v1/projects/"+id, acc, strings.NewReader("{nope"), "application/json").want(t, 400, "INVALID_JSON")

@@ -48,6 +48,9 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 				if a.cfg.Dev && getenv("LITEHOST_SECRET") == "" {
 					a.logger.Warn("LITEHOST_DEV=true without LITEHOST_SECRET: using the public development secret; never do this in production")
 				}
+				for _, w := range databaseWarnings(ctx, a.cfg, a.pool) {
+					a.logger.Warn(w)
+				}
 				return a.serve(ctx)
 			})
 		},

@@ -21,6 +21,12 @@ func (a *app) handler() http.Handler {
 	api := a.engine()
 	a.api = api
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The API's own host wins over every site: with LITEHOST_PUBLIC_URL on api.<sites domain>
+		// a project holding the slug "api" would otherwise take over the API (and its sign-ins).
+		if a.isAPIHost(r.Host) {
+			api.ServeHTTP(w, r)
+			return
+		}
 		if _, ok := a.sites.Slug(r.Host); ok {
 			a.sites.ServeHTTP(w, r)
 			return
@@ -33,6 +39,23 @@ func (a *app) handler() http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// isAPIHost reports whether a Host header value names the API itself (LITEHOST_PUBLIC_URL).
+func (a *app) isAPIHost(hostport string) bool {
+	if a.apiHost == "" {
+		return false
+	}
+	return normalHost(hostport) == a.apiHost
+}
+
+// normalHost is a Host header value without its port, lowercase, without a trailing dot.
+func normalHost(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
 }
 
 // customSiteHost maps a request for <slug>.<custom domain> of an active domain to the site
@@ -72,7 +95,7 @@ func (a *app) engine() *gin.Engine {
 		panic("trusted proxies: " + err.Error())
 	}
 	metrics := newHTTPMetrics(a.reg)
-	e.Use(recovery(a.logger), metrics.middleware(), requestMetadata(), errorMiddleware(a.logger))
+	e.Use(recovery(a.logger), metrics.middleware(), noStore(), requestMetadata(), errorMiddleware(a.logger))
 	e.NoRoute(notFound)
 	e.NoMethod(methodNotAllowed)
 

@@ -284,7 +284,7 @@ func commonField(name string) string {
 		"previousStatus":      "The status before this event.",
 		"verifiedAt":          "When the domain was first verified; null while it never was.",
 		"claimTokenHash":      "HMAC-SHA256 of the claim token of a temporary project; only in events recorded before claim tokens were derived from the project ID (no longer written).",
-		"passwordHash":        "Slow hash (bcrypt) of the site password; empty without one.",
+		"passwordHash":        "The site password's argon2id hash sealed with the server secret (sealed:v1:…; older events hold the bare PHC string); empty without one.",
 		"temporary":           "Whether the project is temporary (anonymous, expiring unless claimed).",
 		"reason":              "Why it happened (a machine-readable word).",
 		"title":               "The project's title.",
