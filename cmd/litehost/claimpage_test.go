@@ -174,6 +174,14 @@ func TestClaimPageSignsInAndClaims(t *testing.T) {
 	}
 	unclaimed(t, s, path)
 
+	// The state cookie belongs to this claim link only: on another project's page it is no
+	// sign-in, and the code stays unspent.
+	other := claimPath(t, s, tempProject(t, s)["claimUrl"].(string))
+	if r := b.post(other+"/code", url.Values{"csrf_token": {csrf(t, b.get(other))}, "code": {code}}); r.status != http.StatusBadRequest || !has(r, `id="email"`) {
+		t.Errorf("code on another claim link = %d, want 400 and the e-mail step:\n%s", r.status, r.body)
+	}
+	unclaimed(t, s, other)
+
 	// The right code signs in and claims in the same request.
 	r = b.post(path+"/code", url.Values{"csrf_token": {csrf(t, r)}, "code": {code[:3] + " " + code[3:]}})
 	if r.status != http.StatusOK || !has(r, "Project claimed") || !has(r, s.app.siteURL(slug)) || !has(r, email) {
@@ -181,6 +189,15 @@ func TestClaimPageSignsInAndClaims(t *testing.T) {
 	}
 	if _, ok := b.cookies["lh-state-claim"]; ok {
 		t.Error("the state cookie outlives the claim")
+	}
+	// No credential outlives the request: the session the page opened is already revoked.
+	var sessions, live int
+	if err := s.app.pool.QueryRow(t.Context(), `SELECT count(*), count(*) FILTER (WHERE s.revoked_at IS NULL)
+		FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE a.email = $1`, email).Scan(&sessions, &live); err != nil {
+		t.Fatal(err)
+	}
+	if sessions != 1 || live != 0 {
+		t.Errorf("sessions of %s after the page's claim: %d, %d live; want 1, 0 live", email, sessions, live)
 	}
 
 	// The API shows the project in that account (a sign-in of the same address).
