@@ -132,8 +132,10 @@ func (a *app) engine() *gin.Engine {
 	// Project writes: the key (when sent) is checked before the idempotency key is scoped to
 	// it; routes that need an account then only check that one was found.
 	writes := v1.Group("", auth.Optional(), idem.Middleware())
-	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, nil).
+	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, a.claimURL).
 		Register(writes, requirePrincipal)
+	// The browser page of claimUrl: HTML, no key, the same OTP handlers and claim command.
+	a.claimPage(otp, accounts).Register(e)
 	readapi.NewProjects(a.pool, a.siteURL).WithDomainURL(a.domainSiteURL()).Register(v1, auth.Require())
 	readapi.NewAudit(a.store).Register(v1, auth.Require())
 
