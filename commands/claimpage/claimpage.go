@@ -321,7 +321,7 @@ func (p *Page) codeView(token, lead, errMsg string) webpage.View {
 		Title:  "Enter your code",
 		Lead:   []string{lead},
 		Action: "/claim/" + token + "/code", Submit: "Sign in and claim",
-		Links:  []webpage.Link{{Text: "Use another e-mail address", Href: "/claim/" + token}},
+		Links: []webpage.Link{{Text: "Use another e-mail address", Href: "/claim/" + token}},
 	}
 	if errMsg != "" {
 		view.Errors = map[string]string{"code": errMsg}
