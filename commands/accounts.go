@@ -102,6 +102,51 @@ func (a *Accounts) SignIn(ctx context.Context, commandID uuid.UUID, id Identifie
 	return out, nil
 }
 
+// ErrSessionStartedBefore is returned by StartSession when its command already started the
+// session: for a one-time grant (an OAuth authorization code) that is a second use.
+var ErrSessionStartedBefore = errors.New("this session was already started")
+
+// StartSession starts a new session (API key and refresh token) in an existing account, for a
+// sign-in that was proven elsewhere (the OAuth authorization code of the browser sign-in page).
+// The session's ID comes from commandID, so the same command twice starts one session: the
+// second call fails with ErrSessionStartedBefore and names the session in SessionID, for the
+// caller to revoke. An unknown account is ErrNotFound.
+func (a *Accounts) StartSession(ctx context.Context, commandID uuid.UUID, accountID string) (SignInResult, error) {
+	if _, err := uuid.Parse(accountID); err != nil {
+		return SignInResult{}, ErrNotFound
+	}
+	ids := issueIDs(accountID, commandID)
+	sessionID := uuid.NewSHA1(commandID, []byte("session:"+accountID)).String()
+	res, err := a.exec.Execute(ctx, commandID, accountStream(accountID), func(s Stream) ([]events.Event, error) {
+		st := account.Replay(s.Events)
+		if _, ok := st.Sessions[sessionID]; ok {
+			return nil, ErrSessionStartedBefore
+		}
+		return account.StartSession(st, sessionID, ids.key.String(), ids.refresh.String(), a.now())
+	})
+	switch {
+	case errors.Is(err, account.ErrNotRegistered):
+		return SignInResult{}, ErrNotFound
+	case errors.Is(err, ErrSessionStartedBefore):
+		return SignInResult{AccountID: accountID, SessionID: sessionID}, err
+	case err != nil:
+		return SignInResult{}, fmt.Errorf("start session: %w", err)
+	case res.Replayed:
+		return SignInResult{AccountID: accountID, SessionID: sessionID, Position: res.Position}, ErrSessionStartedBefore
+	}
+	out := SignInResult{AccountID: accountID, SessionID: sessionID, Position: res.Position}
+	for _, e := range res.Events {
+		if e, ok := e.(events.SessionStartedV2); ok {
+			out.ExpiresAt, out.RefreshExpiresAt = e.ExpiresAt, e.RefreshExpiresAt
+		}
+	}
+	if out.ExpiresAt.IsZero() {
+		return SignInResult{}, fmt.Errorf("start session in %s: no session was started", accountID)
+	}
+	out.APIKey, out.RefreshToken = a.credentials(accountID, ids)
+	return out, nil
+}
+
 // claimIdentity returns the account of id, reserving the identifier for a new account if it has
 // none and autoCreate allows.
 func (a *Accounts) claimIdentity(ctx context.Context, commandID uuid.UUID, id Identifier, autoCreate bool) (string, error) {

@@ -23,7 +23,9 @@ type Identifier struct {
 // SignInResult is what a successful sign-in issued. APIKey and RefreshToken are the only copies
 // in clear: the events hold their HMACs.
 type SignInResult struct {
-	AccountID        string
+	AccountID string
+	// SessionID names the session started (set by StartSession).
+	SessionID        string
 	Email, Phone     string
 	APIKey           string
 	ExpiresAt        time.Time

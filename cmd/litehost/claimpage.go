@@ -37,6 +37,18 @@ func (a *app) publicBase() string {
 // claimPage builds the claim page over the API's own OTP handlers and claim command, so the
 // API's limits and rules apply to it unchanged.
 func (a *app) claimPage(otp *commands.OTP, accounts *commands.Accounts) *claimpage.Page {
+	channels := a.cfg.OTPChannels
+	return claimpage.New(a.webPages(), a.projects, otp, accounts, a.runner, claimpage.Config{
+		SiteURL:      a.siteURL,
+		EmailEnabled: len(channels) == 0 || slices.Contains(channels, commands.IdentifierEmail),
+		Key:          a.keyring.Sum("web-pages", "claim-ref-v1"),
+		Now:          a.now,
+	}, a.logger.With("component", "claim-page"))
+}
+
+// webPages renders the server-side HTML pages (claim page, OAuth sign-in page) with one set of
+// templates and protections.
+func (a *app) webPages() *webpage.Pages {
 	secure := false
 	if u, err := url.Parse(a.cfg.PublicURL); err == nil && u.Scheme == "https" {
 		secure = true
@@ -46,11 +58,5 @@ func (a *app) claimPage(otp *commands.OTP, accounts *commands.Accounts) *claimpa
 		// The templates are embedded: a parse failure is a programming error.
 		panic("web pages: " + err.Error())
 	}
-	channels := a.cfg.OTPChannels
-	return claimpage.New(pages, a.projects, otp, accounts, a.runner, claimpage.Config{
-		SiteURL:      a.siteURL,
-		EmailEnabled: len(channels) == 0 || slices.Contains(channels, commands.IdentifierEmail),
-		Key:          a.keyring.Sum("web-pages", "claim-ref-v1"),
-		Now:          a.now,
-	}, a.logger.With("component", "claim-page"))
+	return pages
 }

@@ -136,6 +136,8 @@ func (a *app) engine() *gin.Engine {
 		Register(writes, requirePrincipal)
 	// The browser page of claimUrl: HTML, no key, the same OTP handlers and claim command.
 	a.claimPage(otp, accounts).Register(e)
+	// The MCP connector's OAuth authorization server and its sign-in page (the same pages).
+	a.oauthServer(otp, accounts, auth).Register(e)
 	readapi.NewProjects(a.pool, a.siteURL).WithDomainURL(a.domainSiteURL()).Register(v1, auth.Require())
 	readapi.NewAudit(a.store).Register(v1, auth.Require())
 

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,7 @@ const (
 	PageCode    = "code"    // a 6-digit code field
 	PageMessage = "message" // a result or an error, with optional links
 	PageRetry   = "retry"   // 429: when to try again
+	PageConsent = "consent" // allow or deny (the OAuth sign-in page)
 )
 
 // CSRFField is the name of the hidden form field that carries the CSRF token.
@@ -74,6 +76,10 @@ type View struct {
 	Links  []Link
 	// RetryAfter is the wait of a PageRetry page.
 	RetryAfter time.Duration
+	// FormTargets are origins ("https://app.example") a form post may be redirected to besides
+	// our own: browsers apply the CSP form-action to the redirect after a post, and the OAuth
+	// consent form ends in a redirect to the client.
+	FormTargets []string
 
 	Nonce, CSRF string
 }
@@ -108,7 +114,7 @@ func New(cfg Config) (*Pages, error) {
 	funcs := template.FuncMap{"wait": humanWait}
 	p := &Pages{pages: map[string]*template.Template{}, key: cfg.Key, secure: cfg.Secure, now: cfg.Now,
 		cop: http.NewCrossOriginProtection()}
-	for _, name := range []string{PageEmail, PageCode, PageMessage, PageRetry} {
+	for _, name := range []string{PageEmail, PageCode, PageMessage, PageRetry, PageConsent} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
@@ -133,7 +139,13 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, page 
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// No script may run and nothing is loaded from anywhere: the one style sheet is inline, under
 	// this response's nonce. Forms may only post back to us; no site may frame the page.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; form-action 'self'; "+
+	formAction := "'self'"
+	for _, o := range v.FormTargets {
+		if validOrigin(o) {
+			formAction += " " + o
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+v.Nonce+"'; form-action "+formAction+"; "+
 		"frame-ancestors 'none'; base-uri 'none'")
 	// Page URLs carry tokens (the claim link): no Referer may ever leak them to another site.
 	h.Set("Referrer-Policy", "no-referrer")
@@ -152,6 +164,16 @@ func (p *Pages) Render(w http.ResponseWriter, r *http.Request, status int, page 
 	w.WriteHeader(status)
 	_, err := w.Write([]byte(b.String()))
 	return err
+}
+
+// validOrigin admits "scheme://host[:port]" made of characters that cannot end a CSP source
+// or directive.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+		return false
+	}
+	return !strings.ContainsAny(o, " ;,'\"\t\r\n")
 }
 
 // ParseForm reads a bounded url-encoded form body.
