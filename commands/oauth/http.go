@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,9 +50,10 @@ type Server struct {
 }
 
 // New returns the authorization server. signIn and sessions are the API's OTP and account
-// handlers; auth resolves API keys for revocation; limiter counts per client.
+// handlers; auth resolves API keys for revocation; limiter counts per client; waiter (may be
+// nil) makes a token answer wait until its key works on the API.
 func New(cfg Config, keys *secret.Keyring, pages *webpage.Pages, signIn SignIn, sessions Sessions, auth KeyAuthenticator,
-	limiter commands.RateTaker, logger *slog.Logger) *Server {
+	limiter commands.RateTaker, waiter commands.Waiter, logger *slog.Logger) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -66,7 +68,7 @@ func New(cfg Config, keys *secret.Keyring, pages *webpage.Pages, signIn SignIn, 
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
 	c := newCodec(keys, cfg.Now)
-	s := &Server{cfg: cfg, codec: c, provider: newProvider(c, sessions, auth, cfg.Issuer, cfg.Now), limiter: limiter, logger: logger}
+	s := &Server{cfg: cfg, codec: c, provider: newProvider(c, sessions, auth, waiter, cfg.Issuer, cfg.Now), limiter: limiter, logger: logger}
 	s.page = &page{srv: s, pages: pages, signIn: signIn, sessions: sessions, emailEnabled: cfg.EmailEnabled,
 		stateKey: keys.Sum("oauth-page", "state-ref-v1"), logger: logger}
 	return s
@@ -286,19 +288,33 @@ func (s *Server) logFosite(msg string, err error) {
 	s.logger.Error(msg, "error", err)
 }
 
-// authorizeRequest validates the authorization request in r's query with fosite.
-func (s *Server) authorizeRequest(ctx context.Context, r *http.Request) (fosite.AuthorizeRequester, error) {
+// authorizeRequest validates the authorization request in r's query with fosite, and what this
+// server adds before anyone signs in: PKCE with S256, the exact redirect URI, the resource. The
+// bool says whether the error may go back to the request's redirect URI.
+func (s *Server) authorizeRequest(ctx context.Context, r *http.Request) (fosite.AuthorizeRequester, bool, error) {
 	// Only the query is the authorization request; the page's form fields are not part of it.
 	q := &http.Request{Method: http.MethodGet, URL: r.URL, Header: http.Header{}, Form: r.URL.Query()}
 	ar, err := s.provider.NewAuthorizeRequest(ctx, q.WithContext(ctx))
 	if err != nil {
-		return ar, err
+		return ar, ar != nil && ar.IsRedirectURIValid(), err
 	}
-	if res := ar.GetRequestForm().Get("resource"); res != "" && res != s.cfg.Resource && res != s.cfg.Issuer {
-		return ar, fosite.ErrInvalidRequest.WithHint("The resource parameter names no resource of this server.")
+	// fosite lets a loopback redirect URI change its port (RFC 8252 §7.3); registration here is
+	// exact, so use is too, and a mismatch never redirects.
+	if !slices.Contains(ar.GetClient().GetRedirectURIs(), ar.GetRedirectURI().String()) {
+		return ar, false, fosite.ErrInvalidRequest.WithHint("The redirect_uri is not one the client registered.")
+	}
+	form := ar.GetRequestForm()
+	switch {
+	case form.Get("code_challenge") == "":
+		return ar, true, fosite.ErrInvalidRequest.WithHint("A code_challenge (PKCE) is required.")
+	case form.Get("code_challenge_method") != "S256":
+		return ar, true, fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256.")
+	}
+	if res := form.Get("resource"); res != "" && res != s.cfg.Resource && res != s.cfg.Issuer {
+		return ar, true, fosite.ErrInvalidRequest.WithHint("The resource parameter names no resource of this server.")
 	}
 	if len(ar.GetRequestedScopes()) == 0 {
 		ar.SetRequestedScopes(fosite.Arguments{Scope})
 	}
-	return ar, nil
+	return ar, true, nil
 }

@@ -226,6 +226,7 @@ func (codeStrategy) ValidateAuthorizeCode(context.Context, fosite.Requester, str
 type codeGrant struct {
 	codec    *codec
 	sessions Sessions
+	waiter   commands.Waiter
 	issuer   string
 	now      func() time.Time
 }
@@ -263,7 +264,12 @@ func (h *codeGrant) CanHandleTokenEndpointRequest(_ context.Context, r fosite.Ac
 	return r.GetGrantTypes().ExactOne("authorization_code")
 }
 
-func (h *codeGrant) HandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) error {
+// fosite calls every token handler; one that does not apply answers ErrUnknownRequest.
+
+func (h *codeGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, r) {
+		return fosite.ErrUnknownRequest
+	}
 	g, ok := h.codec.open(r.GetRequestForm().Get("code"))
 	switch {
 	case !ok:
@@ -283,6 +289,9 @@ func (h *codeGrant) HandleTokenEndpointRequest(_ context.Context, r fosite.Acces
 }
 
 func (h *codeGrant) PopulateTokenEndpointResponse(ctx context.Context, r fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, r) {
+		return fosite.ErrUnknownRequest
+	}
 	sess := r.GetSession().(*fosite.DefaultSession)
 	codeID, err := uuid.Parse(fmt.Sprint(sess.Extra["code"]))
 	if err != nil {
@@ -302,13 +311,23 @@ func (h *codeGrant) PopulateTokenEndpointResponse(ctx context.Context, r fosite.
 	if err != nil {
 		return fosite.ErrServerError.WithWrap(err)
 	}
+	wait(ctx, h.waiter, res.Position)
 	issue(resp, res, r.GetGrantedScopes(), h.now())
 	return nil
+}
+
+// wait gives read-your-writes: the new key works on the API once the token answer is out. It is
+// best effort, as Reply's wait: the session is durable either way.
+func wait(ctx context.Context, w commands.Waiter, pos events.Position) {
+	if w != nil && !pos.IsZero() {
+		_ = w.WaitFor(ctx, pos)
+	}
 }
 
 // refreshGrant rotates a session through commands.Accounts.Refresh.
 type refreshGrant struct {
 	sessions Sessions
+	waiter   commands.Waiter
 	now      func() time.Time
 }
 
@@ -318,7 +337,10 @@ func (h *refreshGrant) CanHandleTokenEndpointRequest(_ context.Context, r fosite
 	return r.GetGrantTypes().ExactOne("refresh_token")
 }
 
-func (h *refreshGrant) HandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) error {
+func (h *refreshGrant) HandleTokenEndpointRequest(ctx context.Context, r fosite.AccessRequester) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, r) {
+		return fosite.ErrUnknownRequest
+	}
 	if r.GetRequestForm().Get("refresh_token") == "" {
 		return fosite.ErrInvalidRequest.WithHint("The refresh_token parameter is missing.")
 	}
@@ -330,6 +352,9 @@ func (h *refreshGrant) HandleTokenEndpointRequest(_ context.Context, r fosite.Ac
 }
 
 func (h *refreshGrant) PopulateTokenEndpointResponse(ctx context.Context, r fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, r) {
+		return fosite.ErrUnknownRequest
+	}
 	res, err := h.sessions.Refresh(ctx, uuid.New(), r.GetRequestForm().Get("refresh_token"))
 	switch {
 	case errors.Is(err, account.ErrRefreshReused):
@@ -341,6 +366,7 @@ func (h *refreshGrant) PopulateTokenEndpointResponse(ctx context.Context, r fosi
 	case err != nil:
 		return fosite.ErrServerError.WithWrap(err)
 	}
+	wait(ctx, h.waiter, res.Position)
 	issue(resp, res, r.GetGrantedScopes(), h.now())
 	return nil
 }
@@ -359,32 +385,35 @@ func issue(resp fosite.AccessResponder, res commands.SignInResult, scopes fosite
 type revoker struct {
 	sessions Sessions
 	auth     KeyAuthenticator
+	waiter   commands.Waiter
 }
 
 func (h *revoker) RevokeToken(ctx context.Context, token string, _ fosite.TokenType, _ fosite.Client) error {
 	switch {
 	case strings.HasPrefix(token, commands.RefreshTokenPrefix):
-		_, err := h.sessions.RevokeRefresh(ctx, uuid.New(), token)
+		pos, err := h.sessions.RevokeRefresh(ctx, uuid.New(), token)
 		if errors.Is(err, account.ErrRefreshInvalid) {
 			return nil
 		}
+		wait(ctx, h.waiter, pos)
 		return err
 	case commands.ValidAPIKey(token):
 		p, err := h.auth.Authenticate(ctx, "Bearer "+token)
 		if err != nil {
 			return nil // unknown, expired or already revoked
 		}
-		_, err = h.sessions.RevokeSession(ctx, uuid.New(), p.AccountID, p.SessionID)
+		pos, err := h.sessions.RevokeSession(ctx, uuid.New(), p.AccountID, p.SessionID)
 		if errors.Is(err, commands.ErrNotFound) {
 			return nil
 		}
+		wait(ctx, h.waiter, pos)
 		return err
 	}
 	return nil
 }
 
 // newProvider assembles fosite with our grants and its PKCE handler.
-func newProvider(c *codec, sessions Sessions, auth KeyAuthenticator, issuer string, now func() time.Time) *fosite.Fosite {
+func newProvider(c *codec, sessions Sessions, auth KeyAuthenticator, waiter commands.Waiter, issuer string, now func() time.Time) *fosite.Fosite {
 	cfg := &fosite.Config{
 		AuthorizeCodeLifespan:          CodeTTL,
 		AccessTokenLifespan:            account.KeyTTL,
@@ -398,12 +427,12 @@ func newProvider(c *codec, sessions Sessions, auth KeyAuthenticator, issuer stri
 		GlobalSecret:                   c.keys.Sum("oauth-fosite", "global-v1"),
 	}
 	st := store{codec: c}
-	code := &codeGrant{codec: c, sessions: sessions, issuer: issuer, now: now}
+	code := &codeGrant{codec: c, sessions: sessions, waiter: waiter, issuer: issuer, now: now}
 	pk := &pkce.Handler{AuthorizeCodeStrategy: codeStrategy{}, Storage: st, Config: cfg}
-	refresh := &refreshGrant{sessions: sessions, now: now}
+	refresh := &refreshGrant{sessions: sessions, waiter: waiter, now: now}
 	cfg.AuthorizeEndpointHandlers = fosite.AuthorizeEndpointHandlers{code, pk}
 	cfg.TokenEndpointHandlers = fosite.TokenEndpointHandlers{code, pk, refresh}
-	cfg.RevocationHandlers = fosite.RevocationHandlers{&revoker{sessions: sessions, auth: auth}}
+	cfg.RevocationHandlers = fosite.RevocationHandlers{&revoker{sessions: sessions, auth: auth, waiter: waiter}}
 	return &fosite.Fosite{Store: st, Config: cfg}
 }
 

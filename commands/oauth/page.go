@@ -50,10 +50,10 @@ const (
 // valid: back to the client when its redirect URI is known to be its own, else an error page.
 func (p *page) request(c *gin.Context) (fosite.AuthorizeRequester, *client, bool) {
 	ctx := c.Request.Context()
-	ar, err := p.srv.authorizeRequest(ctx, c.Request)
+	ar, redirectable, err := p.srv.authorizeRequest(ctx, c.Request)
 	if err != nil {
 		p.srv.logFosite("authorization request refused", err)
-		if ar != nil && ar.IsRedirectURIValid() {
+		if redirectable {
 			p.srv.provider.WriteAuthorizeError(ctx, c.Writer, ar, err)
 			c.Abort()
 			return nil, nil, false
@@ -270,7 +270,7 @@ func (p *page) codeView(c *gin.Context, lead, errMsg string) webpage.View {
 }
 
 func (p *page) consentView(c *gin.Context, cl *client, email string) webpage.View {
-	ar, _ := p.srv.authorizeRequest(c.Request.Context(), c.Request)
+	ar, _, _ := p.srv.authorizeRequest(c.Request.Context(), c.Request)
 	var targets []string
 	if ar != nil && ar.GetRedirectURI() != nil {
 		u := ar.GetRedirectURI()
