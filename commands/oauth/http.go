@@ -106,18 +106,18 @@ func (s *Server) resourceMetadata(c *gin.Context) {
 
 func (s *Server) serverMetadata(c *gin.Context) {
 	s.publicJSON(c, http.StatusOK, gin.H{
-		"issuer":                                s.cfg.Issuer,
-		"authorization_endpoint":                s.cfg.Issuer + "/oauth/authorize",
-		"token_endpoint":                        s.cfg.Issuer + "/oauth/token",
-		"registration_endpoint":                 s.cfg.Issuer + "/oauth/register",
-		"revocation_endpoint":                   s.cfg.Issuer + "/oauth/revoke",
-		"scopes_supported":                      []string{Scope},
-		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query"},
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
-		"token_endpoint_auth_methods_supported": []string{"none"},
-		"revocation_endpoint_auth_methods_supported":    []string{"none"},
-		"code_challenge_methods_supported":              []string{"S256"},
+		"issuer":                                         s.cfg.Issuer,
+		"authorization_endpoint":                         s.cfg.Issuer + "/oauth/authorize",
+		"token_endpoint":                                 s.cfg.Issuer + "/oauth/token",
+		"registration_endpoint":                          s.cfg.Issuer + "/oauth/register",
+		"revocation_endpoint":                            s.cfg.Issuer + "/oauth/revoke",
+		"scopes_supported":                               []string{Scope},
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query"},
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token"},
+		"token_endpoint_auth_methods_supported":          []string{"none"},
+		"revocation_endpoint_auth_methods_supported":     []string{"none"},
+		"code_challenge_methods_supported":               []string{"S256"},
 		"authorization_response_iss_parameter_supported": true,
 	})
 }

@@ -245,9 +245,9 @@ func (p *page) path(c *gin.Context, step string) string {
 
 func (p *page) emailView(c *gin.Context, cl *client, email, errMsg string) webpage.View {
 	v := webpage.View{
-		Title: "Sign in to Litehost",
-		Lead:  []string{clientName(cl) + " asks to use your Litehost account. Sign in with your e-mail address; we send you a code."},
-		Facts: []webpage.Fact{{Term: "Application", Value: clientName(cl)}, {Term: "Returns to", Value: redirectHost(cl)}},
+		Title:  "Sign in to Litehost",
+		Lead:   []string{clientName(cl) + " asks to use your Litehost account. Sign in with your e-mail address; we send you a code."},
+		Facts:  []webpage.Fact{{Term: "Application", Value: clientName(cl)}, {Term: "Returns to", Value: redirectHost(cl)}},
 		Action: p.path(c, "email"), Submit: "Send me a code",
 		Values: map[string]string{"email": email},
 	}
@@ -345,4 +345,3 @@ func clientIP(c *gin.Context) string {
 	}
 	return c.ClientIP()
 }
-
