@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,9 +11,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 )
@@ -28,7 +33,9 @@ func startCallback(t *testing.T) *callback {
 	cb := &callback{}
 	cb.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cb.mu.Lock()
-		cb.got = append(cb.got, r.URL.Query())
+		if r.URL.Path == "/callback" { // not the browser's /favicon.ico
+			cb.got = append(cb.got, r.URL.Query())
+		}
 		cb.mu.Unlock()
 		_, _ = io.WriteString(w, "signed in; you can close this tab")
 	}))
@@ -397,5 +404,62 @@ func TestOAuthSignInPageRefusesCrossSiteAndForeignState(t *testing.T) {
 	r = b.postNoRedirect(t, "/oauth/authorize/consent?"+query, url.Values{"csrf_token": {token}, "decision": {"allow"}})
 	if r.status != http.StatusBadRequest || r.header.Get("Location") != "" {
 		t.Errorf("consent without sign-in = %d Location %q, want 400", r.status, r.header.Get("Location"))
+	}
+}
+
+func TestOAuthSignInPageInBrowser(t *testing.T) {
+	dir, err := filepath.Abs("testdata/browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is missing: apt-get install -y nodejs npm (as .ci/run does)")
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatal("/usr/bin/chromium is missing: apt-get install -y chromium (as .ci/run does)")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
+		t.Fatalf("playwright-core is missing: run PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci in %s (as .ci/run does)", dir)
+	}
+	s, mb := startWithMail(t, "", nil)
+	cb := startCallback(t)
+	clientID := registerClient(t, s, "Browser Agent", cb.uri())
+	verifier, challenge := pkcePair()
+	email := "oauth-browser@example.com"
+	codes := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			if code, ok := mb.lastCode(email); ok {
+				_, _ = w.Write([]byte(code))
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		http.Error(w, "no mail", http.StatusNotFound)
+	}))
+	defer codes.Close()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	authorize := s.srv.URL + "/oauth/authorize?" + authorizeQuery(s, clientID, cb.uri(), challenge, "state-browser1")
+	cmd := exec.CommandContext(ctx, node, "oauth.mjs", authorize, email, codes.URL, cb.uri())
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("browser sign-in: %v\n%s", err, out)
+	}
+	q := cb.last(t)
+	if q.Get("state") != "state-browser1" {
+		t.Fatalf("callback query = %v", q)
+	}
+	r := tokenRequest(s, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {cb.uri()},
+		"client_id": {clientID}, "code_verifier": {verifier}})
+	if r.status != http.StatusOK {
+		t.Fatalf("token after the browser sign-in = %d %s", r.status, r.body)
+	}
+	if u := s.do(http.MethodGet, "/v1/user", nil, bearer(r.json(t)["access_token"].(string))); u.status != http.StatusOK || u.data(t)["email"] != email {
+		t.Errorf("GET /v1/user = %d %s", u.status, u.body)
 	}
 }
