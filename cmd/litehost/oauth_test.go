@@ -268,6 +268,16 @@ func TestOAuthAuthorizationCodeFlow(t *testing.T) {
 		t.Errorf("authorize with another port = %d Location %q, want 400 page", r.status, r.header.Get("Location"))
 	}
 
+	// A client ID is the signed registration: one with another redirect URI but the old
+	// signature names no client.
+	payload, sig, _ := strings.Cut(strings.TrimPrefix(clientID, "lhc_"), ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(payload)
+	forgedPayload := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(raw), cb.uri(), "https://evil.example/cb", 1)))
+	forged := "lhc_" + forgedPayload + "." + sig
+	if r := newBrowser(s).noRedirect(t, http.MethodGet, "/oauth/authorize?"+authorizeQuery(s, forged, "https://evil.example/cb", challenge, "state-12345678"), nil); r.status != http.StatusBadRequest || r.header.Get("Location") != "" {
+		t.Errorf("authorize with a forged client_id = %d Location %q, want 400 page", r.status, r.header.Get("Location"))
+	}
+
 	q := signInThroughPage(t, s, mb, cb, authorizeQuery(s, clientID, cb.uri(), challenge, "state-abcdefgh"), "agent@example.com")
 	code := q.Get("code")
 	if code == "" || q.Get("state") != "state-abcdefgh" || q.Get("iss") != s.srv.URL {
