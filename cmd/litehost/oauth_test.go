@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/jackc/pgx/v5"
 )
 
 // callback is a client's loopback redirect URI: it records the queries it is sent.
@@ -471,5 +474,85 @@ func TestOAuthSignInPageInBrowser(t *testing.T) {
 	}
 	if u := s.do(http.MethodGet, "/v1/user", nil, bearer(r.json(t)["access_token"].(string))); u.status != http.StatusOK || u.data(t)["email"] != email {
 		t.Errorf("GET /v1/user = %d %s", u.status, u.body)
+	}
+}
+
+// TestOAuthStoresNoSecret: after registration, the sign-in page, a code exchange and a refresh,
+// no table holds the authorization code (or its sealed body), the PKCE verifier, the issued
+// tokens or their plain SHA-256: codes are sealed, client IDs signed, sessions keep only IDs.
+func TestOAuthStoresNoSecret(t *testing.T) {
+	s, mb := startWithMail(t, "", nil)
+	cb := startCallback(t)
+	clientID := registerClient(t, s, "Leak Check", cb.uri())
+	verifier, challenge := pkcePair()
+	q := signInThroughPage(t, s, mb, cb, authorizeQuery(s, clientID, cb.uri(), challenge, "state-abcdefgh"), "oauth-leak@example.com")
+	r := tokenRequest(s, url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {cb.uri()},
+		"client_id": {clientID}, "code_verifier": {verifier}})
+	if r.status != http.StatusOK {
+		t.Fatalf("token = %d %s", r.status, r.body)
+	}
+	first := r.json(t)
+	r = tokenRequest(s, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {first["refresh_token"].(string)}, "client_id": {clientID}})
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh = %d %s", r.status, r.body)
+	}
+	second := r.json(t)
+	needles := map[string]string{}
+	add := func(what, v string) {
+		needles[strings.ToLower(v)] = what
+		sum := sha256.Sum256([]byte(v))
+		needles[hex.EncodeToString(sum[:])] = "SHA-256 of the " + what
+	}
+	add("authorization code", q.Get("code"))
+	add("sealed body of the code", strings.TrimPrefix(q.Get("code"), "lhcode_")[20:60])
+	add("PKCE verifier", verifier)
+	for i, tok := range []map[string]any{first, second} {
+		add(fmt.Sprintf("access token %d", i), tok["access_token"].(string))
+		add(fmt.Sprintf("refresh token %d", i), tok["refresh_token"].(string))
+	}
+	rows, err := s.app.pool.Query(t.Context(), `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name)
+		FROM information_schema.tables
+		WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanned := 0
+	for _, table := range tables {
+		rows, err := s.app.pool.Query(t.Context(), `SELECT lower(t::text) FROM `+table+` t`)
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		for _, row := range texts {
+			scanned++
+			for needle, what := range needles {
+				if strings.Contains(row, needle) {
+					t.Errorf("%s holds the %s: %.200s", table, what, row)
+				}
+			}
+		}
+	}
+	if scanned < 10 {
+		t.Fatalf("scanned %d rows of %v: too little to mean anything", scanned, tables)
+	}
+}
+
+func TestOAuthTokenEndpointIsRateLimited(t *testing.T) {
+	s := startServer(t, "", nil)
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"lh_refresh_x"}, "client_id": {"lhc_x.y"}}
+	for range 60 {
+		if r := tokenRequest(s, form); r.status == http.StatusTooManyRequests {
+			t.Fatalf("limited before 60 requests")
+		}
+	}
+	if r := tokenRequest(s, form); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Fatalf("61st token request = %d %s, want 429 with Retry-After", r.status, r.body)
 	}
 }
