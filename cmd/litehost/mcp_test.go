@@ -269,6 +269,14 @@ func TestMCPConnector(t *testing.T) {
 	rest := s.doUpload(http.MethodPost, "/v1/projects", map[string]string{"title": "REST"}, []upload{{"index.html", []byte("x")}}, bearer(key))
 	checkChannel(t, s, "project-"+rest.data(t)["projectId"].(string), events.AccountActor(accountID), events.ChannelAPI)
 	checkChannel(t, s, "project-"+temp["projectId"].(string), "", events.ChannelMCP)
+	// The tools' API requests keep the MCP caller's address (rate limits are per client).
+	recs, err := s.app.store.ReadStream(t.Context(), "project-"+temp["projectId"].(string), 0, 10)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("temporary project stream: %v", err)
+	}
+	if md, _ := events.ParseMetadata(recs[0].Metadata); md.ClientNetwork != "127.0.0.0/24" || md.Actor != events.ActorAnonymous {
+		t.Errorf("temporary project metadata = %+v", md)
+	}
 }
 
 // checkChannel checks every event of stream has the channel (and the actor, unless empty).
@@ -300,5 +308,142 @@ func checkChannel(t *testing.T, s *testServer, stream, actor, channel string) {
 	}
 	if n == 0 {
 		t.Errorf("%s: no events", stream)
+	}
+}
+
+// Every tool's input schema asks for what its route needs: the path parameters, the required
+// body fields (and the files of an upload), confirm for deletions; and it takes nothing the
+// route does not read.
+func TestMCPToolSchemasMatchTheirRoutes(t *testing.T) {
+	s := startServer(t, "", nil)
+	cs := mcpSession(t, s, "")
+	list, err := cs.ListTools(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := s.app.contract
+	for _, tool := range list.Tools {
+		route, ok := s.app.connector.Route(tool.Name)
+		if !ok {
+			t.Errorf("%s: unknown to the connector", tool.Name)
+			continue
+		}
+		method, path, _ := strings.Cut(route, " ")
+		in := tool.InputSchema.(map[string]any)
+		props, _ := in["properties"].(map[string]any)
+		var required []string
+		for _, r := range anySlice(in["required"]) {
+			required = append(required, r.(string))
+		}
+		if in["additionalProperties"] != false {
+			t.Errorf("%s: input schema takes unknown arguments", tool.Name)
+		}
+		item := doc.Paths.Find(path)
+		if item == nil || item.GetOperation(method) == nil {
+			if tool.Name != "link_opens" {
+				t.Errorf("%s: %s is not documented", tool.Name, route)
+			}
+			continue
+		}
+		op := item.GetOperation(method)
+		var want []string
+		known := map[string]bool{"idempotencyKey": true, "confirm": true, "files": true}
+		for _, p := range append(slices.Clone(item.Parameters), op.Parameters...) {
+			if p.Value.In == "path" || p.Value.In == "query" {
+				known[p.Value.Name] = true
+			}
+			if p.Value.In == "path" {
+				want = append(want, p.Value.Name)
+			}
+		}
+		if op.RequestBody != nil {
+			for _, mt := range op.RequestBody.Value.Content {
+				for _, r := range mt.Schema.Value.Required {
+					want = append(want, r)
+				}
+				for k := range mt.Schema.Value.Properties {
+					known[k] = true
+				}
+				if _, ok := mt.Schema.Value.Properties["files"]; ok {
+					want = append(want, "files")
+				}
+			}
+		}
+		if method == http.MethodDelete {
+			want = append(want, "confirm")
+		}
+		if tool.Name == "whoami" {
+			want = nil
+		}
+		slices.Sort(want)
+		want = slices.Compact(want)
+		slices.Sort(required)
+		if !slices.Equal(required, want) {
+			t.Errorf("%s: required %v, the route needs %v", tool.Name, required, want)
+		}
+		for k := range props {
+			if !known[k] {
+				t.Errorf("%s: argument %s is nothing %s reads", tool.Name, k, route)
+			}
+		}
+		if _, ok := props["idempotencyKey"]; ok == (method == http.MethodGet) {
+			t.Errorf("%s: idempotencyKey offered %v on %s", tool.Name, ok, method)
+		}
+	}
+}
+
+func anySlice(v any) []any { s, _ := v.([]any); return s }
+
+// /llms.txt lists every documented operation, names the connector, and GET /v1 links it.
+func TestLLMsTxt(t *testing.T) {
+	s := startServer(t, "", nil)
+	r := s.do(http.MethodGet, "/llms.txt", nil)
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("llms.txt = %d %v", r.status, r.header)
+	}
+	guide := string(r.body)
+	n := 0
+	for path, item := range s.app.contract.Paths.Map() {
+		for method, op := range item.Operations() {
+			n++
+			if line := "- " + method + " " + path + " — " + op.Summary + "\n"; !strings.Contains(guide, line) {
+				t.Errorf("llms.txt lacks %q", line)
+			}
+		}
+	}
+	if n < 30 || strings.Count(guide, "\n- ") != n {
+		t.Errorf("llms.txt lists %d operations, the contract has %d", strings.Count(guide, "\n- "), n)
+	}
+	for _, want := range []string{s.srv.URL + "/mcp", "nextStep", "/v1/auth/otp/request", "publish_temporary_site"} {
+		if !strings.Contains(guide, want) {
+			t.Errorf("llms.txt lacks %q", want)
+		}
+	}
+	d := s.do(http.MethodGet, "/v1", nil).data(t)
+	if d["llms"] != "/llms.txt" || d["mcp"] != "/mcp" {
+		t.Errorf("GET /v1 = %v", d)
+	}
+}
+
+// An MCP request over the connector's limit is refused before the MCP server reads it.
+func TestMCPBodyLimit(t *testing.T) {
+	s := startServer(t, "", nil)
+	big := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"publish_temporary_site","arguments":{"files":[{"path":"a.txt","content":"` +
+		strings.Repeat("a", mcpMaxBody) + `"}]}}}`
+	req, err := http.NewRequest(http.MethodPost, s.srv.URL+"/mcp", strings.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || body["code"] != "BODY_TOO_LARGE" {
+		t.Errorf("oversized MCP request = %d %v", resp.StatusCode, body)
 	}
 }
