@@ -65,7 +65,7 @@ func (a *app) mcpGate(conn *connector.Connector, auth *readapi.Authenticator) gi
 					Message: fmt.Sprintf("an MCP request may be at most %d bytes; publish larger sites with the REST API", mcpMaxBody),
 					Details: map[string]any{"max": mcpMaxBody}}
 			case rerr != nil:
-				err = &commands.HTTPError{Status: http.StatusBadRequest, Code: "INVALID_REQUEST", Message: "the request body could not be read"}
+				err = &commands.HTTPError{Status: http.StatusBadRequest, Code: "INVALID_JSON", Message: "the request body could not be read"}
 			case conn.NeedsAccount(body):
 				err = readapi.AuthError{Code: readapi.CodeAPIKeyMissing}
 			}
