@@ -53,6 +53,8 @@ func (a *app) registerAgents(e *gin.Engine, auth *readapi.Authenticator) {
 // temporary site) works without a key.
 func (a *app) mcpGate(conn *connector.Connector, auth *readapi.Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		// Tool results are per caller (and a claim token is shown once), as API answers are.
+		c.Header("Cache-Control", "no-store")
 		var err error
 		if header := c.GetHeader("Authorization"); header != "" {
 			_, err = auth.Authenticate(c.Request.Context(), header)

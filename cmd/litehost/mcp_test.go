@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -172,7 +173,8 @@ func TestMCPConnector(t *testing.T) {
 	for _, key := range []string{"", "lh_live_" + strings.Repeat("0", 64)} {
 		r := s.do(http.MethodPost, "/mcp", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
 			"params": map[string]any{"name": "whoami", "arguments": map[string]any{}}}, bearer(key))
-		if r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") != wantChallenge || r.json(t)["nextStep"] == nil {
+		if r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") != wantChallenge || r.json(t)["nextStep"] == nil ||
+			r.header.Get("Cache-Control") != "no-store" {
 			t.Errorf("key %q: %d %q %s", key, r.status, r.header.Get("WWW-Authenticate"), r.body)
 		}
 	}
@@ -231,6 +233,23 @@ func TestMCPConnector(t *testing.T) {
 		t.Errorf("verify without the TXT record = %v", e)
 	}
 	c.call("delete_domain", map[string]any{"domainId": domID, "confirm": true})
+
+	// Another tenant's key over MCP: A's project is not found, as over REST.
+	s.advance(61 * time.Second)
+	other := newCaller(t, mcpSession(t, s, signIn(t, s, mb, "other@example.com")["apiKey"].(string)), list.Tools, map[string]bool{})
+	for _, call := range []struct {
+		name string
+		args map[string]any
+	}{
+		{"get_project", map[string]any{"projectId": id}},
+		{"deployment_history", map[string]any{"projectId": id}},
+		{"push_version", map[string]any{"projectId": id, "files": []any{map[string]any{"path": "index.html", "content": "pwned"}}}},
+		{"delete_project", map[string]any{"projectId": id, "confirm": true}},
+	} {
+		if e := other.fail(call.name, call.args); e["code"] != "NOT_FOUND" && e["code"] != "FREE_TIER_RESTRICTED" {
+			t.Errorf("another tenant's %s = %v", call.name, e)
+		}
+	}
 
 	// Tool errors carry the API's code and nextStep.
 	if e := c.fail("delete_project", map[string]any{"projectId": id, "confirm": false}); e["code"] != "CONFIRMATION_REQUIRED" || e["nextStep"] == nil {
