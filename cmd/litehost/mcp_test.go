@@ -377,9 +377,7 @@ func TestMCPToolSchemasMatchTheirRoutes(t *testing.T) {
 		}
 		if op.RequestBody != nil {
 			for _, mt := range op.RequestBody.Value.Content {
-				for _, r := range mt.Schema.Value.Required {
-					want = append(want, r)
-				}
+				want = append(want, mt.Schema.Value.Required...)
 				for k := range mt.Schema.Value.Properties {
 					known[k] = true
 				}

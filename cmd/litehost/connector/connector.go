@@ -10,7 +10,6 @@ package connector
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -117,9 +116,6 @@ type caller struct {
 	remoteAddr string
 	header     http.Header
 }
-
-// errConfirm refuses a destructive call made without confirm: true.
-var errConfirm = errors.New("confirmation required")
 
 const instructions = `Litehost hosts static sites and files. Publish without an account with publish_temporary_site
 (the site lives 15 minutes unless claimed; give the user its claimUrl). Everything else needs the user

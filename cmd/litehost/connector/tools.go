@@ -101,6 +101,19 @@ var fileSchema = map[string]any{
 	},
 }
 
+// argumentHints describe arguments the contract leaves undescribed: where an agent finds the value.
+var argumentHints = map[string]string{
+	"projectId":    "The project's id: projectId from create_project, publish_temporary_site or list_projects (id).",
+	"workspaceId":  "A workspace's id, from list_workspaces or create_workspace.",
+	"domainId":     "A custom domain's id, from list_domains or add_domain.",
+	"claimToken":   "The claimToken publish_temporary_site answered.",
+	"deploymentId": "A deploymentId from deployment_history.",
+	"title":        "The project's name, shown in lists; the address (slug) is made from it unless slug is given.",
+	"slug":         "The address: <slug>.<sites domain>. Lowercase letters, digits and hyphens.",
+	"name":         "The workspace's name.",
+	"domain":       "The host name, e.g. example.com.",
+}
+
 // add registers t with schemas taken from the contract.
 func (c *Connector) add(t tool) error {
 	in, out, summary, err := c.schemas(t)
@@ -219,6 +232,11 @@ func (c *Connector) schemas(t tool) (in, out map[string]any, summary string, err
 	if !t.readOnly {
 		props["idempotencyKey"] = map[string]any{"type": "string", "maxLength": 255,
 			"description": "Optional. Send the same key when retrying the same call, so it happens once."}
+	}
+	for k, d := range argumentHints {
+		if p, ok := props[k].(map[string]any); ok && p["description"] == nil {
+			p["description"] = d
+		}
 	}
 	in = map[string]any{"type": "object", "additionalProperties": false, "properties": props}
 	if len(required) > 0 {
