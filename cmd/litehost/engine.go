@@ -149,6 +149,7 @@ func (a *app) engine() *gin.Engine {
 	domainWrites := v1.Group("", auth.Optional(), idem.SecretAnswers())
 	commands.NewDomainRoutes(a.domains, a.runner).Register(domainWrites, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
+	a.registerAgents(e, auth)
 	return e
 }
 
@@ -184,6 +185,9 @@ func writeRoutes(recv *projectsupload.Receiver) commands.WriteRoutes {
 		"POST /v1/domains":                {MaxBody: jsonBody},
 		"POST /v1/domains/:id/verify":     {MaxBody: noBody},
 		"DELETE /v1/domains/:id":          {MaxBody: noBody},
+		// The MCP connector: its tool calls carry inline files; each call's API request then
+		// meets that route's own limit.
+		"POST /mcp": {MaxBody: mcpMaxBody},
 	}
 }
 
@@ -204,6 +208,8 @@ func (a *app) apiInfo(c *gin.Context) {
 		"name":    "Litehost Connect API",
 		"version": version,
 		"docs":    "/v1/openapi.json",
+		"llms":    "/llms.txt", // the agent guide
+		"mcp":     "/mcp",      // the MCP connector
 	}})
 }
 
