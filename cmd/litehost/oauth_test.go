@@ -321,6 +321,12 @@ func TestOAuthAuthorizationCodeFlow(t *testing.T) {
 	if u := s.do(http.MethodGet, "/v1/user", nil, bearer(access)); u.status != http.StatusOK || u.data(t)["email"] != "agent@example.com" {
 		t.Fatalf("GET /v1/user with the access token = %d %s", u.status, u.body)
 	}
+	// The session the page's code verification opened is gone: the client's is the only one.
+	waitFor(t, func() bool {
+		var live int
+		err := s.app.pool.QueryRow(t.Context(), `SELECT count(*) FROM sessions WHERE revoke_reason IS NULL`).Scan(&live)
+		return err == nil && live == 1
+	})
 	// A code is single-use: its second use fails and ends the session the first one gave.
 	if r := tokenRequest(s, exchange); r.status != http.StatusBadRequest || oauthErr(t, r) != "invalid_grant" {
 		t.Errorf("code reuse = %d %s, want 400 invalid_grant", r.status, r.body)
