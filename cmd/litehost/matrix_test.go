@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/events"
 )
 
@@ -30,7 +33,7 @@ var (
 	missing  = want{http.StatusUnauthorized, "API_KEY_MISSING"}
 	invalid  = want{http.StatusUnauthorized, "API_KEY_INVALID"}
 	expired  = want{http.StatusUnauthorized, "API_KEY_EXPIRED"}
-	foreign = want{http.StatusNotFound, "NOT_FOUND"}
+	foreign  = want{http.StatusNotFound, "NOT_FOUND"}
 	freeTier = want{http.StatusForbidden, "FREE_TIER_RESTRICTED"}
 	// The operator stream takes the admin token, never an API key.
 	adminMissing = want{http.StatusUnauthorized, "ADMIN_TOKEN_MISSING"}
@@ -93,14 +96,14 @@ var matrix = []matrixRow{
 		{401, "OTP_EXPIRED"}, {401, "OTP_EXPIRED"}, {401, "OTP_EXPIRED"}, {401, "OTP_EXPIRED"}, na, na, {401, "OTP_EXPIRED"}}},
 	{"POST /v1/auth/refresh", refresh, cells{
 		{401, "REFRESH_TOKEN_INVALID"}, {401, "REFRESH_TOKEN_INVALID"}, {401, "REFRESH_TOKEN_INVALID"}, {401, "REFRESH_TOKEN_INVALID"}, na, na, ok(200)}},
-	{"GET /v1/user", get("/v1/user"), cells{missing, invalid, expired, invalid, na, na, ok(200)}},
-	{"GET /v1/auth/session", get("/v1/auth/session"), cells{missing, invalid, expired, invalid, na, na, ok(200)}},
+	{"GET /v1/user", get("/v1/user"), cells{missing, invalid, expired, invalid, ok(200), na, ok(200)}},
+	{"GET /v1/auth/session", get("/v1/auth/session"), cells{missing, invalid, expired, invalid, ok(200), na, ok(200)}},
 
 	// Projects. The temporary upload takes no key, but a key that is sent must be valid.
 	{"POST /v1/projects/temp", tempUpload, cells{ok(200), invalid, expired, invalid, na, na, ok(200)}},
 	// Another tenant's workspace in the body is refused like one that does not exist.
 	{"POST /v1/projects", createProject, cells{missing, invalid, expired, invalid, {422, "VALIDATION_FAILED"}, na, ok(201)}},
-	{"GET /v1/projects", get("/v1/projects"), cells{missing, invalid, expired, invalid, na, na, ok(200)}},
+	{"GET /v1/projects", get("/v1/projects"), cells{missing, invalid, expired, invalid, ok(200), na, ok(200)}},
 	{"GET /v1/projects/:id", onProject("GET", ""), cells{missing, invalid, expired, invalid, foreign, na, ok(200)}},
 	{"GET /v1/projects/:id/status", onProject("GET", "/status"), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"GET /v1/projects/:id/events", onProject("GET", "/events"), cells{missing, invalid, expired, invalid, foreign, na, ok(200)}},
@@ -113,13 +116,13 @@ var matrix = []matrixRow{
 	{"POST /v1/projects/claim/:token", claim, cells{missing, invalid, expired, invalid, na, na, ok(200)}},
 
 	// Workspaces (paid).
-	{"GET /v1/workspaces", get("/v1/workspaces"), cells{missing, invalid, expired, invalid, na, freeTier, ok(200)}},
+	{"GET /v1/workspaces", get("/v1/workspaces"), cells{missing, invalid, expired, invalid, ok(200), freeTier, ok(200)}},
 	{"POST /v1/workspaces", createWorkspace, cells{missing, invalid, expired, invalid, na, freeTier, ok(201)}},
 	{"PATCH /v1/workspaces/:id", renameWorkspace, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"DELETE /v1/workspaces/:id", onWorkspace("DELETE"), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 
 	// Custom domains (paid).
-	{"GET /v1/domains", get("/v1/domains"), cells{missing, invalid, expired, invalid, na, freeTier, ok(200)}},
+	{"GET /v1/domains", get("/v1/domains"), cells{missing, invalid, expired, invalid, ok(200), freeTier, ok(200)}},
 	{"POST /v1/domains", addDomain, cells{missing, invalid, expired, invalid, na, freeTier, ok(201)}},
 	{"GET /v1/domains/:id", onDomain("GET", ""), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"POST /v1/domains/:id/verify", onDomain("POST", "/verify"), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
@@ -140,6 +143,7 @@ type tenant struct {
 	deployment string // the project's first deployment
 	workspace  string
 	domain     string
+	host       string // the domain's host name
 }
 
 // matrixFixtures are shared by every row: A owns everything, B is another paid tenant, C a
@@ -164,23 +168,27 @@ func (f *matrixFixtures) of(c column) tenant {
 	return f.a
 }
 
-// key returns the Authorization value column c sends ("" for none).
-func (f *matrixFixtures) key(c column) string {
+// keys returns the Authorization values column c sends, each in its own request ("" for none).
+// A malformed key is tried three ways: not a key, another scheme, and a well-formed key (right
+// prefix, length and checksum) that was never issued.
+func (f *matrixFixtures) keys(c column) []string {
 	switch c {
 	case colMalformed:
-		return "Bearer lh_live_not-a-key"
+		body := strings.Repeat("0", 56)
+		unknown := commands.APIKeyPrefix + body + fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body)))
+		return []string{"Bearer lh_live_not-a-key", "Basic " + base64.StdEncoding.EncodeToString([]byte("a:b")), "Bearer " + unknown}
 	case colExpired:
-		return "Bearer " + f.expiredKey
+		return []string{"Bearer " + f.expiredKey}
 	case colRevoked:
-		return "Bearer " + f.revokedKey
+		return []string{"Bearer " + f.revokedKey}
 	case colOther:
-		return "Bearer " + f.b.key
+		return []string{"Bearer " + f.b.key}
 	case colFree:
-		return "Bearer " + f.c.key
+		return []string{"Bearer " + f.c.key}
 	case colOwner:
-		return "Bearer " + f.a.key
+		return []string{"Bearer " + f.a.key}
 	}
-	return ""
+	return []string{""}
 }
 
 // fresh returns a new unique suffix, for bodies that must differ per request.
@@ -317,6 +325,8 @@ func TestTenantIsolationMatrix(t *testing.T) {
 			}
 		}
 	}
+	// The temporary uploads of the owner pass get a fresh per-minute window (3 per minute).
+	s.advance(61 * time.Second)
 	for _, r := range matrix {
 		f.check(r, colOwner)
 	}
@@ -326,6 +336,13 @@ func TestTenantIsolationMatrix(t *testing.T) {
 // request must not have appended anything: no event of the global log carries its request ID,
 // and none but the background processes' was appended meanwhile.
 func (f *matrixFixtures) check(r matrixRow, c column) {
+	f.t.Helper()
+	for _, auth := range f.keys(c) {
+		f.checkOne(r, c, auth)
+	}
+}
+
+func (f *matrixFixtures) checkOne(r matrixRow, c column, auth string) {
 	t := f.t
 	t.Helper()
 	w := r.want[c]
@@ -345,8 +362,8 @@ func (f *matrixFixtures) check(r matrixRow, c column) {
 	if mr.ctype != "" {
 		req.Header.Set("Content-Type", mr.ctype)
 	}
-	if k := f.key(c); k != "" {
-		req.Header.Set("Authorization", k)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	req.Header.Set("X-Request-ID", reqID)
 	var res response
@@ -356,12 +373,23 @@ func (f *matrixFixtures) check(r matrixRow, c column) {
 		res = f.s.send(req, mr.body, reqOpts{})
 	}
 	cell := fmt.Sprintf("%s × %s", r.route, columnNames[c])
+	if c == colMalformed {
+		cell += fmt.Sprintf(" (%.12s…)", auth)
+	}
 	code := ""
 	if res.status >= 400 {
 		code = res.code(t)
 	}
 	if res.status != w.status || code != w.code {
 		t.Errorf("%s = %d %s, want %d %s\n%s", cell, res.status, code, w.status, w.code, res.body)
+	}
+	if c == colOther {
+		// Whatever another tenant is answered, it names nothing of A's.
+		for _, secret := range []string{f.a.email, f.a.project, f.a.deployment, f.a.workspace, f.a.domain, f.a.host} {
+			if strings.Contains(string(res.body), secret) {
+				t.Errorf("%s: the answer names A's %q: %s", cell, secret, res.body)
+			}
+		}
 	}
 	if res.status < 400 {
 		return
@@ -463,7 +491,8 @@ func setUpMatrix(t *testing.T, s *testServer, mb *mailbox) *matrixFixtures {
 			t.Fatalf("create workspace = %d %s", r.status, r.body)
 		}
 		tn.workspace = r.data(t)["id"].(string)
-		host := strings.ReplaceAll(strings.TrimSuffix(tn.email, "@matrix.example"), ".", "-") + ".matrix.example"
+		host := strings.TrimSuffix(tn.email, "@matrix.example") + "-site.matrix.example"
+		tn.host = host
 		if out, err := runCLI(t, s, "admin", "domains", "add", "--owner", tn.email, host); err != nil {
 			t.Fatalf("domains add: %v %s", err, out)
 		}
