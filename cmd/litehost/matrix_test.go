@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/events"
 )
@@ -96,17 +98,17 @@ var matrix = []matrixRow{
 		{401, "OTP_EXPIRED"}, {401, "OTP_EXPIRED"}, {401, "OTP_EXPIRED"}, {401, "OTP_EXPIRED"}, na, na, {401, "OTP_EXPIRED"}}},
 	{"POST /v1/auth/refresh", refresh, cells{
 		{401, "REFRESH_TOKEN_INVALID"}, {401, "REFRESH_TOKEN_INVALID"}, {401, "REFRESH_TOKEN_INVALID"}, {401, "REFRESH_TOKEN_INVALID"}, na, na, ok(200)}},
-	{"GET /v1/user", get("/v1/user"), cells{missing, invalid, expired, invalid, ok(200), na, ok(200)}},
-	{"GET /v1/auth/session", get("/v1/auth/session"), cells{missing, invalid, expired, invalid, ok(200), na, ok(200)}},
+	{"GET /v1/user", get("/v1/user"), cells{missing, invalid, expired, invalid, ok(200), ok(200), ok(200)}},
+	{"GET /v1/auth/session", get("/v1/auth/session"), cells{missing, invalid, expired, invalid, ok(200), ok(200), ok(200)}},
 
 	// Projects. The temporary upload takes no key, but a key that is sent must be valid.
 	{"POST /v1/projects/temp", tempUpload, cells{ok(200), invalid, expired, invalid, na, na, ok(200)}},
 	// Another tenant's workspace in the body is refused like one that does not exist.
-	{"POST /v1/projects", createProject, cells{missing, invalid, expired, invalid, {422, "VALIDATION_FAILED"}, na, ok(201)}},
-	{"GET /v1/projects", get("/v1/projects"), cells{missing, invalid, expired, invalid, ok(200), na, ok(200)}},
-	{"GET /v1/projects/:id", onProject("GET", ""), cells{missing, invalid, expired, invalid, foreign, na, ok(200)}},
+	{"POST /v1/projects", createProject, cells{missing, invalid, expired, invalid, {422, "VALIDATION_FAILED"}, ok(201), ok(201)}},
+	{"GET /v1/projects", get("/v1/projects"), cells{missing, invalid, expired, invalid, ok(200), ok(200), ok(200)}},
+	{"GET /v1/projects/:id", onProject("GET", ""), cells{missing, invalid, expired, invalid, foreign, ok(200), ok(200)}},
 	{"GET /v1/projects/:id/status", onProject("GET", "/status"), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
-	{"GET /v1/projects/:id/events", onProject("GET", "/events"), cells{missing, invalid, expired, invalid, foreign, na, ok(200)}},
+	{"GET /v1/projects/:id/events", onProject("GET", "/events"), cells{missing, invalid, expired, invalid, foreign, ok(200), ok(200)}},
 	{"PUT /v1/projects/:id", pushProject, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"PATCH /v1/projects/:id", patchProject, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"POST /v1/projects/:id/rollback", rollback, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
@@ -129,7 +131,7 @@ var matrix = []matrixRow{
 	{"DELETE /v1/domains/:id", onDomain("DELETE", ""), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 
 	// Last: these end A's project and A's key for good.
-	{"DELETE /v1/projects/:id", onProject("DELETE", ""), cells{missing, invalid, expired, invalid, foreign, na, ok(200)}},
+	{"DELETE /v1/projects/:id", onProject("DELETE", ""), cells{missing, invalid, expired, invalid, foreign, ok(200), ok(200)}},
 	// Without a key or a refresh token there is nothing to revoke (422); a key that is sent must
 	// be valid.
 	{"POST /v1/auth/revoke", revoke, cells{{422, "VALIDATION_FAILED"}, invalid, expired, invalid, na, na, ok(200)}},
@@ -154,6 +156,7 @@ type matrixFixtures struct {
 	a, b, c    tenant
 	expiredKey string // A's, past its 7 days
 	revokedKey string // A's, revoked through POST /v1/auth/revoke
+	rotatedKey string // A's, replaced through POST /v1/auth/refresh
 	// expiredRefresh is the refresh token of the expired key's session: still valid (30 days).
 	expiredRefresh string
 	claimToken     string // of a temporary project
@@ -180,7 +183,7 @@ func (f *matrixFixtures) keys(c column) []string {
 	case colExpired:
 		return []string{"Bearer " + f.expiredKey}
 	case colRevoked:
-		return []string{"Bearer " + f.revokedKey}
+		return []string{"Bearer " + f.revokedKey, "Bearer " + f.rotatedKey}
 	case colOther:
 		return []string{"Bearer " + f.b.key}
 	case colFree:
@@ -257,8 +260,14 @@ func tempUpload(f *matrixFixtures, _ column) matrixReq {
 	return f.upload(http.MethodPost, "/v1/projects/temp", nil)
 }
 
+// createProject creates into A's workspace (B names it as another tenant's). The free column
+// creates without one: free accounts may create projects, workspaces are a paid feature.
 func createProject(f *matrixFixtures, c column) matrixReq {
-	return f.upload(http.MethodPost, "/v1/projects", map[string]string{"title": "Matrix", "workspaceId": f.of(c).workspace})
+	fields := map[string]string{"title": "Matrix", "workspaceId": f.of(c).workspace}
+	if c == colFree {
+		delete(fields, "workspaceId")
+	}
+	return f.upload(http.MethodPost, "/v1/projects", fields)
 }
 
 func pushProject(f *matrixFixtures, c column) matrixReq {
@@ -325,6 +334,7 @@ func TestTenantIsolationMatrix(t *testing.T) {
 			}
 		}
 	}
+	f.checkForeignReferences()
 	// The temporary uploads of the owner pass get a fresh per-minute window (3 per minute).
 	s.advance(61 * time.Second)
 	for _, r := range matrix {
@@ -373,8 +383,8 @@ func (f *matrixFixtures) checkOne(r matrixRow, c column, auth string) {
 		res = f.s.send(req, mr.body, reqOpts{})
 	}
 	cell := fmt.Sprintf("%s × %s", r.route, columnNames[c])
-	if c == colMalformed {
-		cell += fmt.Sprintf(" (%.12s…)", auth)
+	if len(f.keys(c)) > 1 {
+		cell += fmt.Sprintf(" (%.16s…)", auth)
 	}
 	code := ""
 	if res.status >= 400 {
@@ -398,6 +408,46 @@ func (f *matrixFixtures) checkOne(r matrixRow, c column, auth string) {
 		md, _ := events.ParseMetadata(e.Metadata)
 		if md.RequestID == reqID || !strings.HasPrefix(md.Actor, "system:") {
 			t.Errorf("%s was refused but appended %s (actor %s, request %s)", cell, e.Type, md.Actor, md.RequestID)
+		}
+	}
+}
+
+// checkForeignReferences sends B's writes that name A's workspace or domain in their bodies:
+// each must be refused exactly like the same write naming an ID that does not exist, so the
+// answer tells nothing about what A has, and nothing may be appended.
+func (f *matrixFixtures) checkForeignReferences() {
+	t := f.t
+	s := f.s
+	missingID := uuid.NewString()
+	for _, field := range []string{"workspaceId", "domainId"} {
+		foreignID := map[string]string{"workspaceId": f.a.workspace, "domainId": f.a.domain}[field]
+		for _, send := range []struct {
+			name string
+			do   func(id string) response
+		}{
+			{"PATCH /v1/projects/:id", func(id string) response {
+				return s.do(http.MethodPatch, "/v1/projects/"+f.b.project, map[string]any{field: id}, bearer(f.b.key))
+			}},
+			{"POST /v1/projects", func(id string) response {
+				return s.doUpload(http.MethodPost, "/v1/projects", map[string]string{"title": "B", field: id},
+					[]upload{{"index.html", []byte("<p>b</p>")}}, bearer(f.b.key))
+			}},
+		} {
+			head, err := s.app.head.Head(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			foreign, absent := send.do(foreignID), send.do(missingID)
+			if foreign.status != http.StatusUnprocessableEntity || foreign.code(t) != "VALIDATION_FAILED" ||
+				!equalJSON(foreign.json(t)["fields"], absent.json(t)["fields"]) || absent.status != foreign.status {
+				t.Errorf("%s naming A's %s = %d %s, naming a missing one = %d %s", send.name, field,
+					foreign.status, foreign.body, absent.status, absent.body)
+			}
+			for _, e := range eventsAfter(t, s, head) {
+				if md, _ := events.ParseMetadata(e.Metadata); !strings.HasPrefix(md.Actor, "system:") {
+					t.Errorf("%s naming A's %s appended %s", send.name, field, e.Type)
+				}
+			}
 		}
 	}
 }
@@ -455,7 +505,8 @@ func eventsAfter(t *testing.T, s *testServer, pos events.Position) []events.Reco
 	}
 }
 
-// setUpMatrix signs in A (three sessions: one left to expire, one revoked, one in use), B and
+// setUpMatrix signs in A (four sessions: one left to expire, one revoked, one rotated by a
+// refresh, one in use), B and
 // C, gives them plans, and makes A's and C's resources through the API (domains through the
 // operator CLI, which adds them active).
 func setUpMatrix(t *testing.T, s *testServer, mb *mailbox) *matrixFixtures {
@@ -472,12 +523,24 @@ func setUpMatrix(t *testing.T, s *testServer, mb *mailbox) *matrixFixtures {
 	if r := s.do(http.MethodPost, "/v1/auth/revoke", nil, bearer(f.revokedKey)); r.status != http.StatusOK {
 		t.Fatalf("revoke = %d %s", r.status, r.body)
 	}
+	s.advance(61 * time.Second)
+	rot := signIn(t, s, mb, f.a.email)
+	f.rotatedKey = rot["apiKey"].(string)
+	if r := s.do(http.MethodPost, "/v1/auth/refresh", map[string]any{"refreshToken": rot["refreshToken"]}); r.status != http.StatusOK {
+		t.Fatalf("refresh = %d %s", r.status, r.body)
+	}
 	f.b.key = signIn(t, s, mb, f.b.email)["apiKey"].(string)
 	f.c.key = signIn(t, s, mb, f.c.email)["apiKey"].(string)
 	for _, tn := range []tenant{f.a, f.b, f.c} {
 		setPlan(t, s, tn, "starter")
 	}
 
+	r := s.doUpload(http.MethodPost, "/v1/projects", map[string]string{"title": "Site of B"},
+		[]upload{{"index.html", []byte("<p>b</p>")}}, bearer(f.b.key))
+	if r.status != http.StatusCreated {
+		t.Fatalf("create project = %d %s", r.status, r.body)
+	}
+	f.b.project = r.data(t)["projectId"].(string)
 	for _, tn := range []*tenant{&f.a, &f.c} {
 		r := s.doUpload(http.MethodPost, "/v1/projects", map[string]string{"title": "Site of " + tn.email},
 			[]upload{{"index.html", []byte("<p>v1</p>")}}, bearer(tn.key))
@@ -510,7 +573,7 @@ func setUpMatrix(t *testing.T, s *testServer, mb *mailbox) *matrixFixtures {
 	// The matrix sends OTP requests and temporary uploads of its own: start their windows afresh
 	// (the temporary project lives 15 minutes, so it comes after).
 	s.advance(time.Hour + time.Minute)
-	r := s.doUpload(http.MethodPost, "/v1/projects/temp", nil, []upload{{"index.html", []byte("<p>temp</p>")}})
+	r = s.doUpload(http.MethodPost, "/v1/projects/temp", nil, []upload{{"index.html", []byte("<p>temp</p>")}})
 	if r.status != http.StatusOK {
 		t.Fatalf("temp upload = %d %s", r.status, r.body)
 	}
