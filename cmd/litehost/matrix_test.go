@@ -80,11 +80,11 @@ type matrixRow struct {
 	want  cells
 }
 
-// matrix has a row per served route. The owner column runs after every refusal column of every
-// row, in table order: a row that consumes its resource (a delete, the claim, the revoke of
-// A's key) comes after every row that needs it.
+// matrix has a row per served route: {route, request, cells{no key, malformed key, expired key,
+// revoked key, another tenant's resource, free tier, owner}}. The refusal columns run first, row
+// by row in table order, then the owner column, again in table order: a row that consumes its
+// resource (a delete, the claim, the revoke of A's key) comes after every row that needs it.
 var matrix = []matrixRow{
-	//                                                               no key    malformed expired   revoked   other     free      owner
 	{"GET /health", get("/health"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
 	{"GET /metrics", get("/metrics"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
 	{"GET /v1", get("/v1"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
