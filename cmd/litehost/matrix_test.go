@@ -137,6 +137,16 @@ var matrix = []matrixRow{
 	{"POST /v1/auth/revoke", revoke, cells{{422, "VALIDATION_FAILED"}, invalid, expired, invalid, na, na, ok(200)}},
 }
 
+// authenticated reports whether the route checks API keys (some cell is an API_KEY_* refusal).
+func (r matrixRow) authenticated() bool {
+	for _, w := range r.want {
+		if strings.HasPrefix(w.code, "API_KEY_") {
+			return true
+		}
+	}
+	return false
+}
+
 // tenant holds one account's key and resources.
 type tenant struct {
 	email      string
@@ -376,6 +386,16 @@ func (f *matrixFixtures) checkOne(r matrixRow, c column, auth string) {
 		req.Header.Set("Authorization", auth)
 	}
 	req.Header.Set("X-Request-ID", reqID)
+	if mr.method != http.MethodGet {
+		// A key refused by authentication (A's own expired or revoked one among them) and A's
+		// write share one Idempotency-Key per row: the refusal must not be recorded, or A's
+		// write would be answered with its replay. Every other request has a key of its own.
+		ik := reqID
+		if strings.HasPrefix(w.code, "API_KEY_") || c == colOwner && r.authenticated() {
+			ik = "matrix-" + strings.ReplaceAll(r.route, " ", "-")
+		}
+		req.Header.Set(commands.IdempotencyHeader, ik)
+	}
 	var res response
 	if r.route == "GET /metrics" {
 		res = rawSend(t, f.s, req) // Prometheus text, outside the JSON contract
