@@ -118,6 +118,7 @@ func (a *app) engine() *gin.Engine {
 	readapi.NewWorkspaces(a.pool).Register(v1, auth.Require())
 	commands.NewDomainRoutes(a.domains, a.runner).Register(writes, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
+	readapi.NewQRCodes(a.pool, a.siteURL, a.domainSiteURL(), a.now).Register(e) // no key: the link is public
 	return e
 }
 
