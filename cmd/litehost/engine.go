@@ -145,6 +145,7 @@ func (a *app) engine() *gin.Engine {
 	domainWrites := v1.Group("", auth.Optional(), idem.SecretAnswers())
 	commands.NewDomainRoutes(a.domains, a.runner).Register(domainWrites, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
+	readapi.NewQRCodes(a.pool, a.siteURL, a.domainSiteURL(), a.now).Register(e) // no key: the link is public
 	return e
 }
 

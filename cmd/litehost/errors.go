@@ -84,6 +84,7 @@ func classify(err error) apiError {
 		query   readapi.InvalidQuery
 		httpErr *commands.HTTPError
 		authErr readapi.AuthError
+		locked  readapi.ErrFeatureLocked
 	)
 	switch {
 	case errors.As(err, &httpErr):
@@ -96,6 +97,8 @@ func classify(err error) apiError {
 		return apiError{http.StatusNotFound, "NOT_FOUND"}
 	case errors.Is(err, readapi.ErrFreeTier):
 		return apiError{http.StatusForbidden, "FREE_TIER_RESTRICTED"}
+	case errors.As(err, &locked):
+		return apiError{http.StatusForbidden, "FEATURE_LOCKED"}
 	case errors.Is(err, commands.ErrConflict), errors.Is(err, events.ErrWrongExpectedVersion):
 		return apiError{http.StatusConflict, "CONFLICT"}
 	case errors.As(err, &invalid), errors.As(err, &query):
@@ -153,6 +156,7 @@ var nextSteps = map[string]string{
 	"API_KEY_INVALID":           "Sign in again with POST /v1/auth/otp/request to get a new key.",
 	"API_KEY_EXPIRED":           "Refresh with POST /v1/auth/refresh, or sign in again with POST /v1/auth/otp/request.",
 	"FREE_TIER_RESTRICTED":      "Upgrade to a paid plan (starter or higher) to use this endpoint.",
+	"FEATURE_LOCKED":            "The project's owner needs a paid plan (starter or higher) for this feature.",
 	"RATE_LIMITED":              "Wait retryAfterSeconds before trying again.",
 	"OTP_EXPIRED":               "Request a new code with POST /v1/auth/otp/request.",
 	"OTP_INVALID":               "Check the 6-digit code in the message and try again; attemptsLeft says how many tries remain.",
