@@ -85,8 +85,10 @@ type matrixRow struct {
 // by row in table order, then the owner column, again in table order: a row that consumes its
 // resource (a delete, the claim, the revoke of A's key) comes after every row that needs it.
 var matrix = []matrixRow{
-	{"GET /health", get("/health"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
-	{"GET /metrics", get("/metrics"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
+	// Health says only up or down without credentials; its detail, like /metrics, is for the
+	// operator token, and an API key sent there is a wrong operator token.
+	{"GET /health", get("/health"), cells{ok(200), adminInvalid, adminInvalid, adminInvalid, na, na, adminInvalid}},
+	{"GET /metrics", get("/metrics"), cells{adminMissing, adminInvalid, adminInvalid, adminInvalid, na, na, adminInvalid}},
 	{"GET /v1", get("/v1"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
 	{"GET /v1/openapi.json", get("/v1/openapi.json"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
 	// An API key, even the owner's valid one, is not the operator token.
@@ -109,6 +111,8 @@ var matrix = []matrixRow{
 	{"GET /v1/projects/:id", onProject("GET", ""), cells{missing, invalid, expired, invalid, foreign, ok(200), ok(200)}},
 	{"GET /v1/projects/:id/status", onProject("GET", "/status"), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"GET /v1/projects/:id/events", onProject("GET", "/events"), cells{missing, invalid, expired, invalid, foreign, ok(200), ok(200)}},
+	// A QR code shows a public link: no key, anyone's; a free owner's project is locked.
+	{"GET /qr/:file", qrCode, cells{ok(200), ok(200), ok(200), ok(200), ok(200), {403, "FEATURE_LOCKED"}, ok(200)}},
 	{"PUT /v1/projects/:id", pushProject, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"PATCH /v1/projects/:id", patchProject, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"POST /v1/projects/:id/rollback", rollback, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
@@ -226,6 +230,10 @@ func onProject(method, suffix string) func(*matrixFixtures, column) matrixReq {
 	return func(f *matrixFixtures, c column) matrixReq {
 		return matrixReq{method: method, path: "/v1/projects/" + f.of(c).project + suffix}
 	}
+}
+
+func qrCode(f *matrixFixtures, c column) matrixReq {
+	return matrixReq{method: "GET", path: "/qr/" + f.of(c).project + ".png"}
 }
 
 func onWorkspace(method string) func(*matrixFixtures, column) matrixReq {
