@@ -39,6 +39,8 @@ type Config struct {
 	TempTTL         time.Duration
 	ConsistencyWait time.Duration
 	MaxUploadBytes  int64
+	// AnalyticsRetention is how long page views are kept (LITEHOST_ANALYTICS_RETENTION).
+	AnalyticsRetention time.Duration
 }
 
 // devSecret is used only with LITEHOST_DEV=true and no LITEHOST_SECRET, so a developer's keys
@@ -108,6 +110,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LogFormat:       strings.ToLower(str("LOG_FORMAT", "json")),
 		TempTTL:         duration("LITEHOST_TEMP_TTL", 15*time.Minute),
 		ConsistencyWait: duration("LITEHOST_CONSISTENCY_WAIT", 5*time.Second),
+		// 90 days, the usual window of link-open analytics; visits older than this are deleted.
+		AnalyticsRetention: duration("LITEHOST_ANALYTICS_RETENTION", 90*24*time.Hour),
 	}
 
 	if mb := str("LITEHOST_MAX_UPLOAD_MB", "100"); mb != "" {
@@ -216,6 +220,7 @@ func (c Config) logAttrs() []any {
 		"public_url", c.PublicURL, "dev", c.Dev, "smtp", redactURL(c.SMTPURL), "sms", redactURL(c.SMSURL),
 		"otp_channels", c.OTPChannels, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
 		"admin_token_set", c.AdminToken != "", "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL,
+		"analytics_retention", c.AnalyticsRetention,
 	}
 }
 

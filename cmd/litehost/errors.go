@@ -17,6 +17,7 @@ import (
 	"github.com/litehost/litehost/domain/workspace"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/readapi"
+	"github.com/litehost/litehost/readapi/analytics"
 )
 
 // apiError is the status and machine code an error is answered with.
@@ -92,6 +93,8 @@ func classify(err error) apiError {
 		return apiError{http.StatusNotFound, "NOT_FOUND"}
 	case errors.Is(err, readapi.ErrFreeTier):
 		return apiError{http.StatusForbidden, "FREE_TIER_RESTRICTED"}
+	case errors.Is(err, analytics.ErrFeatureLocked):
+		return apiError{http.StatusForbidden, "FEATURE_LOCKED"}
 	case errors.Is(err, commands.ErrConflict), errors.Is(err, events.ErrWrongExpectedVersion):
 		return apiError{http.StatusConflict, "CONFLICT"}
 	case errors.As(err, &invalid), errors.As(err, &query):
@@ -137,6 +140,11 @@ func errorBody(err error, e apiError) gin.H {
 		body["error"] = "This endpoint is not available on the free plan. Upgrade to a paid plan (starter or higher) to use it."
 		body["requiredTier"] = "starter"
 	}
+	if e.code == "FEATURE_LOCKED" {
+		// spec [S4] link opens: a paid feature, like the FREE_TIER_RESTRICTED endpoints.
+		body["error"] = "Link opens are not available on the free plan. Upgrade to a paid plan (starter or higher) to see them."
+		body["requiredTier"] = "starter"
+	}
 	if next, ok := nextSteps[e.code]; ok {
 		body["nextStep"] = next
 	}
@@ -149,6 +157,7 @@ var nextSteps = map[string]string{
 	"API_KEY_INVALID":        "Sign in again with POST /v1/auth/otp/request to get a new key.",
 	"API_KEY_EXPIRED":        "Refresh with POST /v1/auth/refresh, or sign in again with POST /v1/auth/otp/request.",
 	"FREE_TIER_RESTRICTED":   "Upgrade to a paid plan (starter or higher) to use this endpoint.",
+	"FEATURE_LOCKED":         "Upgrade to a paid plan (starter or higher) to use this feature.",
 	"RATE_LIMITED":           "Wait retryAfterSeconds before trying again.",
 	"OTP_EXPIRED":            "Request a new code with POST /v1/auth/otp/request.",
 	"OTP_INVALID":            "Check the 6-digit code in the message and try again; attemptsLeft says how many tries remain.",
