@@ -75,13 +75,22 @@ func TestPipelineDropsWhenFullWithoutBlocking(t *testing.T) {
 	<-sink.entered // the writer holds hit 1 in a stuck Store
 	start := time.Now()
 	accepted := 0
-	for range 1000 {
-		if p.Offer(Hit{Slug: "b"}) {
-			accepted++
+	offered := make(chan struct{})
+	go func() {
+		defer close(offered)
+		for range 1000 {
+			if p.Offer(Hit{Slug: "b"}) {
+				accepted++
+			}
 		}
+	}()
+	select {
+	case <-offered:
+	case <-time.After(2 * time.Second):
+		t.Fatal("1000 offers to a full pipeline did not return within 2 s: Offer blocks")
 	}
 	if d := time.Since(start); d > 200*time.Millisecond {
-		t.Errorf("1000 offers to a full pipeline took %v: Offer blocks", d)
+		t.Errorf("1000 offers to a full pipeline took %v: Offer waits", d)
 	}
 	if accepted != 2 {
 		t.Errorf("accepted %d hits into a buffer of 2", accepted)
