@@ -361,3 +361,21 @@ func TestVisitFeed(t *testing.T) {
 		t.Errorf("SSE message = %+v", m)
 	}
 }
+
+func TestAnalyticsRetentionConfig(t *testing.T) {
+	base := map[string]string{"LITEHOST_DEV": "true"}
+	cfg, err := loadConfig(envOf(base))
+	if err != nil || cfg.AnalyticsRetention != 90*24*time.Hour {
+		t.Fatalf("default retention = %v (%v), want 90 days", cfg.AnalyticsRetention, err)
+	}
+	for _, bad := range []string{"90d", "0", "-1h", "soon"} {
+		base["LITEHOST_ANALYTICS_RETENTION"] = bad
+		if _, err := loadConfig(envOf(base)); err == nil || !strings.Contains(err.Error(), "LITEHOST_ANALYTICS_RETENTION") {
+			t.Errorf("retention %q: %v", bad, err)
+		}
+	}
+	base["LITEHOST_ANALYTICS_RETENTION"] = "720h"
+	if cfg, err := loadConfig(envOf(base)); err != nil || cfg.AnalyticsRetention != 720*time.Hour {
+		t.Errorf("retention 720h = %v, %v", cfg.AnalyticsRetention, err)
+	}
+}
