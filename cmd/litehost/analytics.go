@@ -47,12 +47,10 @@ func (a *app) openAnalytics() error {
 	return nil
 }
 
-// visitProcesses are the background parts: the batch writer, the feed's NATS reader and the
-// retention prune.
+// visitProcesses are the background parts: the batch writer and the retention prune.
 func (a *app) visitProcesses() []func(context.Context) error {
 	return []func(context.Context) error{
 		a.analytics.pipeline.Run,
-		a.analytics.feed.Run,
 		func(ctx context.Context) error {
 			return analytics.RunPrune(ctx, a.pool, a.cfg.AnalyticsRetention, visitPruneInterval, a.now,
 				a.logger.With("process", "visit-prune"))

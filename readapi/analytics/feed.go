@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -63,6 +62,12 @@ func NewFeed(natsURL, adminToken string, logger *slog.Logger) (*Feed, error) {
 			return nil, fmt.Errorf("visit feed: connect NATS: %w", err)
 		}
 		f.nc = nc
+		// The SSE clients read the subject (every instance's visits). The subscription is made
+		// now and lives with the connection: nats.go resends it on every (re)connect.
+		if _, err := nc.Subscribe(SubjectPrefix+".>", f.receive); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("visit feed: subscribe: %w", err)
+		}
 	}
 	return f, nil
 }
@@ -94,25 +99,14 @@ func (f *Feed) Publish(visits []Visit) {
 	}
 }
 
-// Run feeds the SSE clients from NATS until ctx ends (nothing to do without NATS).
-func (f *Feed) Run(ctx context.Context) error {
-	if f.nc == nil {
-		return nil
+// receive hands a visit from NATS to the SSE clients.
+func (f *Feed) receive(m *nats.Msg) {
+	var v Visit
+	if err := json.Unmarshal(m.Data, &v); err != nil {
+		f.logger.Warn("visit feed: bad message", "subject", m.Subject, "error", err)
+		return
 	}
-	sub, err := f.nc.Subscribe(SubjectPrefix+".>", func(m *nats.Msg) {
-		var v Visit
-		if err := json.Unmarshal(m.Data, &v); err != nil {
-			f.logger.Warn("visit feed: bad message", "subject", m.Subject, "error", err)
-			return
-		}
-		f.broadcast(v)
-	})
-	if err != nil {
-		return fmt.Errorf("visit feed: subscribe: %w", err)
-	}
-	<-ctx.Done()
-	_ = sub.Unsubscribe()
-	return nil
+	f.broadcast(v)
 }
 
 func (f *Feed) broadcast(v Visit) {

@@ -28,6 +28,9 @@ type Sink interface {
 	Store(ctx context.Context, hits []Hit) error
 }
 
+// storeTimeout bounds one batch write.
+const storeTimeout = 10 * time.Second
+
 // Pipeline defaults.
 const (
 	DefaultBuffer = 8192
@@ -113,21 +116,22 @@ func (p *Pipeline) Offer(h Hit) bool {
 	}
 }
 
-// Run stores hits in batches until ctx ends, then stores what is still buffered (within a few
-// seconds) and returns nil.
+// Run stores hits in batches until ctx ends, then stores what is still buffered and returns nil.
 func (p *Pipeline) Run(ctx context.Context) error {
 	batch := make([]Hit, 0, p.batch)
 	timer := time.NewTimer(p.flush)
 	timer.Stop()
-	store := func(ctx context.Context) {
+	// A batch in flight when ctx ends is still stored: each Store gets its own bounded context,
+	// detached from ctx, so shutting down never throws away views already taken from the buffer.
+	store := func() {
 		if len(batch) == 0 {
 			return
 		}
-		if err := p.sink.Store(ctx, batch); err != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		if err := p.sink.Store(sctx, batch); err != nil {
 			p.drop(DropStoreFailed, len(batch))
-			if ctx.Err() == nil {
-				p.logger.Warn("store visits", "error", err, "hits", len(batch))
-			}
+			p.logger.Warn("store visits", "error", err, "hits", len(batch))
 		}
 		batch = batch[:0]
 	}
@@ -140,26 +144,25 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			batch = append(batch, h)
 			if len(batch) >= p.batch {
 				timer.Stop()
-				store(ctx)
+				store()
 			}
 		case <-timer.C:
-			store(ctx)
+			store()
 		case <-ctx.Done():
 			timer.Stop()
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			for drained := false; !drained; {
+			// At most one buffer's worth: views still arriving while the server stops are dropped.
+			for i, drained := 0, false; i < cap(p.hits) && !drained; i++ {
 				select {
 				case h := <-p.hits:
 					batch = append(batch, h)
 					if len(batch) >= p.batch {
-						store(dctx)
+						store()
 					}
 				default:
 					drained = true
 				}
 			}
-			store(dctx)
+			store()
 			return nil
 		}
 	}
