@@ -28,6 +28,7 @@ import (
 	"github.com/litehost/litehost/events/secret"
 	"github.com/litehost/litehost/projections"
 	"github.com/litehost/litehost/readapi"
+	"github.com/litehost/litehost/readapi/analytics"
 )
 
 // version is the API version reported by GET /v1.
@@ -56,8 +57,10 @@ type app struct {
 	// siteHashes counts the site password checks running at once (tests read its peak).
 	siteHashes inFlight
 	api        *gin.Engine // set by handler; tests list its routes
-	now        func() time.Time
-	closers    []func()
+	// analytics records page views of the sites (link opens) off the serving path.
+	analytics analyticsParts
+	now       func() time.Time
+	closers   []func()
 }
 
 // headReader gives the newest position of the log, for projector lag.
@@ -140,12 +143,19 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 			ClientIP: parseTrustedProxies(cfg.TrustedProxies).clientIP,
 			OnHash:   a.siteHashes.add,
 		})
+	if err := a.openAnalytics(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
-// migrateReadSide applies the read-model and command-side migration sets.
+// migrateReadSide applies the read-model, command-side and visit (analytics) migration sets.
 func migrateReadSide(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := projections.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	if err := analytics.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	return commands.Migrate(ctx, pool)
@@ -204,7 +214,8 @@ func (a *app) serve(ctx context.Context) error {
 func (a *app) processManagers() []func(context.Context) error {
 	expiry := commands.NewExpiry(a.projects, a.pool, time.Second, a.logger.With("process", "expiry"))
 	cleanup := commands.NewWorkspaceCleanup(a.store, a.store, a.pool, a.runner, a.now, a.logger.With("process", "workspace-cleanup"))
-	return append([]func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, a.housekeeping}, a.analyticsProcesses()...)
+	pms := append([]func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, a.housekeeping}, a.visitProcesses()...)
+	return append(pms, a.analyticsProcesses()...)
 }
 
 // housekeeping drops rate-limit windows and idempotent answers that can no longer matter. Every

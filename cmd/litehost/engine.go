@@ -27,14 +27,13 @@ func (a *app) handler() http.Handler {
 			api.ServeHTTP(w, r)
 			return
 		}
-		if _, ok := a.sites.Slug(r.Host); ok {
-			a.sites.ServeHTTP(w, r)
+		if slug, ok := a.sites.Slug(r.Host); ok {
+			a.serveSite(w, r, slug, r.Host)
 			return
 		}
 		if host, ok := a.customSiteHost(r); ok {
-			r = r.Clone(r.Context())
-			r.Host = host
-			a.sites.ServeHTTP(w, r)
+			slug, _ := a.sites.Slug(host)
+			a.serveSite(w, r, slug, host)
 			return
 		}
 		api.ServeHTTP(w, r)
@@ -136,6 +135,7 @@ func (a *app) engine() *gin.Engine {
 		Register(writes, requirePrincipal)
 	readapi.NewProjects(a.pool, a.siteURL).WithDomainURL(a.domainSiteURL()).Register(v1, auth.Require())
 	readapi.NewAudit(a.store).Register(v1, auth.Require())
+	a.registerAnalytics(v1, auth.Require())
 
 	workspaces := commands.NewWorkspaces(a.store, a.now)
 	commands.NewWorkspaceRoutes(workspaces, a.scopes, a.runner).Register(writes, requirePrincipal)

@@ -144,6 +144,10 @@ func errorBody(err error, e apiError) gin.H {
 		body["error"] = "This endpoint is not available on the free plan. Upgrade to a paid plan (starter or higher) to use it."
 		body["requiredTier"] = "starter"
 	}
+	if e.code == "FEATURE_LOCKED" {
+		// spec [S4] link opens and QR codes: paid features; the message names the feature.
+		body["requiredTier"] = "starter"
+	}
 	if next, ok := nextSteps[e.code]; ok {
 		body["nextStep"] = next
 	}

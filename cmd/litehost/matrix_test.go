@@ -93,6 +93,7 @@ var matrix = []matrixRow{
 	{"GET /v1/openapi.json", get("/v1/openapi.json"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
 	// An API key, even the owner's valid one, is not the operator token.
 	{"GET /v1/events/stream", get("/v1/events/stream"), cells{adminMissing, adminInvalid, adminInvalid, adminInvalid, na, na, adminInvalid}},
+	{"GET /v1/visits/stream", get("/v1/visits/stream"), cells{adminMissing, adminInvalid, adminInvalid, adminInvalid, na, na, adminInvalid}},
 
 	// Sign-in and sessions: the code and the refresh token are the credentials, keys are ignored.
 	{"POST /v1/auth/otp/request", otpRequest, cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
@@ -112,6 +113,9 @@ var matrix = []matrixRow{
 	{"GET /v1/projects/:id/status", onProject("GET", "/status"), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"GET /v1/projects/:id/events", onProject("GET", "/events"), cells{missing, invalid, expired, invalid, foreign, ok(200), ok(200)}},
 	// A QR code shows a public link: no key, anyone's; a free owner's project is locked.
+	// Link opens (paid): the report, and the owner's link that marks their own views.
+	{"GET /v1/projects/:id/analytics", onProject("GET", "/analytics"), cells{missing, invalid, expired, invalid, foreign, {403, "FEATURE_LOCKED"}, ok(200)}},
+	{"GET /v1/projects/:id/analytics/owner-link", onProject("GET", "/analytics/owner-link"), cells{missing, invalid, expired, invalid, foreign, {403, "FEATURE_LOCKED"}, ok(200)}},
 	{"GET /qr/:file", qrCode, cells{ok(200), ok(200), ok(200), ok(200), ok(200), {403, "FEATURE_LOCKED"}, ok(200)}},
 	{"PUT /v1/projects/:id", pushProject, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"PATCH /v1/projects/:id", patchProject, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
@@ -560,7 +564,7 @@ func setUpMatrix(t *testing.T, s *testServer, mb *mailbox) *matrixFixtures {
 	f.b.key = signIn(t, s, mb, f.b.email)["apiKey"].(string)
 	f.c.key = signIn(t, s, mb, f.c.email)["apiKey"].(string)
 	for _, tn := range []tenant{f.a, f.b, f.c} {
-		setPlan(t, s, tn, "starter")
+		setPlan(t, s, tn.email, "starter")
 	}
 
 	r := s.doUpload(http.MethodPost, "/v1/projects", map[string]string{"title": "Site of B"},
@@ -596,7 +600,7 @@ func setUpMatrix(t *testing.T, s *testServer, mb *mailbox) *matrixFixtures {
 			return tn.domain != ""
 		})
 	}
-	setPlan(t, s, f.c, "free")
+	setPlan(t, s, f.c.email, "free")
 
 	// The matrix sends OTP requests and temporary uploads of its own: start their windows afresh
 	// (the temporary project lives 15 minutes, so it comes after).
@@ -610,12 +614,3 @@ func setUpMatrix(t *testing.T, s *testServer, mb *mailbox) *matrixFixtures {
 }
 
 // setPlan moves tn to tier through the operator CLI and waits until the API sees it.
-func setPlan(t *testing.T, s *testServer, tn tenant, tier string) {
-	t.Helper()
-	if out, err := runCLI(t, s, "admin", "set-plan", tn.email, tier); err != nil {
-		t.Fatalf("set-plan %s %s: %v %s", tn.email, tier, err, out)
-	}
-	waitFor(t, func() bool {
-		return s.do(http.MethodGet, "/v1/user", nil, bearer(tn.key)).data(t)["plan"].(map[string]any)["tier"] == tier
-	})
-}
