@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"time"
 
@@ -14,38 +13,31 @@ import (
 	"github.com/litehost/litehost/domain/account"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/events/secret"
+	"github.com/litehost/litehost/internal/credential"
 )
 
-// Credential formats. An API key is "lh_live_" + 64 lowercase hex whose last 8 are the CRC-32 of
-// the first 56, so a scanner can tell a real leaked key from random hex without asking us. A
-// refresh token names its account ("lh_refresh_<account uuid hex>_<64 hex>") so that a refresh
-// or revoke can load the account's stream directly: the event stream, not a read model, decides
-// whether the token is current, rotated away (reuse) or unknown.
+// Credential formats (internal/credential): an API key is "lh_live_" + 64 lowercase hex ending
+// in a CRC-32; a refresh token names its account ("lh_refresh_<account uuid hex>_<64 hex>") so
+// that a refresh or revoke can load the account's stream directly: the event stream, not a read
+// model, decides whether the token is current, rotated away (reuse) or unknown.
 const (
-	APIKeyPrefix       = "lh_live_"
-	RefreshTokenPrefix = "lh_refresh_"
-)
-
-// Derivation purposes of the keyring. Issued credentials are HMACs of the account and the
-// command ID, so a replayed command (same Idempotency-Key, hence same command ID) re-derives and
-// re-shows the same key instead of failing; the server secret keeps them unguessable. They differ
-// from secret.PurposeAPIKey and secret.PurposeRefresh, the purposes of the stored hashes.
-const (
-	purposeIssueKey     = "issue-api-key"
-	purposeIssueRefresh = "issue-refresh-token"
+	APIKeyPrefix       = credential.APIKeyPrefix
+	RefreshTokenPrefix = credential.RefreshTokenPrefix
 )
 
 // Accounts handles sign-in, session refresh and revocation, and plan changes.
 type Accounts struct {
-	store EventStore
-	exec  *Executor
-	keys  *secret.Keyring
-	now   func() time.Time
+	store   EventStore
+	exec    *Executor
+	keys    *secret.Keyring
+	revoked Revocations
+	now     func() time.Time
 }
 
-// NewAccounts returns the account command handlers over store.
-func NewAccounts(store EventStore, keys *secret.Keyring, now func() time.Time) *Accounts {
-	return &Accounts{store: store, exec: NewExecutor(store), keys: keys, now: now}
+// NewAccounts returns the account command handlers over store. revoked is where revocations are
+// recorded for every instance before a revoke or refresh answers.
+func NewAccounts(store EventStore, keys *secret.Keyring, revoked Revocations, now func() time.Time) *Accounts {
+	return &Accounts{store: store, exec: NewExecutor(store), keys: keys, revoked: revoked, now: now}
 }
 
 // SignIn starts a session for a verified identifier: into its account when there is one,
@@ -66,7 +58,8 @@ func (a *Accounts) SignIn(ctx context.Context, commandID uuid.UUID, id Identifie
 	} else {
 		phone = id.Value
 	}
-	key, refresh := a.issue(accountID, commandID)
+	ids := issueIDs(accountID, commandID)
+	key, refresh := a.credentials(accountID, ids)
 	sessionID := uuid.NewSHA1(commandID, []byte("session:"+accountID)).String()
 	stream := accountStream(accountID)
 	res, err := a.exec.Execute(ctx, commandID, stream, func(s Stream) ([]events.Event, error) {
@@ -80,8 +73,7 @@ func (a *Accounts) SignIn(ctx context.Context, commandID uuid.UUID, id Identifie
 		for _, e := range evs {
 			st = account.Evolve(st, e)
 		}
-		started, err := account.StartSession(st, sessionID,
-			a.keys.Hash(secret.PurposeAPIKey, key), a.keys.Hash(secret.PurposeRefresh, refresh), a.now())
+		started, err := account.StartSession(st, sessionID, ids.key.String(), ids.refresh.String(), a.now())
 		if err != nil {
 			return nil, err
 		}
@@ -95,8 +87,12 @@ func (a *Accounts) SignIn(ctx context.Context, commandID uuid.UUID, id Identifie
 		switch e := e.(type) {
 		case events.AccountRegistered:
 			out.AccountCreated = true
-		case events.SessionStarted:
+		case events.SessionStartedV2:
 			out.ExpiresAt, out.RefreshExpiresAt = e.ExpiresAt, e.RefreshExpiresAt
+		case events.SessionStarted:
+			// A retry of a sign-in answered before the credential format changed: its key was of
+			// the retired format and cannot be shown again.
+			return SignInResult{}, account.ErrSessionRetired
 		}
 	}
 	if out.ExpiresAt.IsZero() {
@@ -161,41 +157,113 @@ func (a *Accounts) identityStream(id Identifier) string {
 func accountStream(accountID string) string { return "account-" + accountID }
 
 // Refresh rotates the session of refreshToken: a new API key and refresh token, the old ones
-// dead. A refresh token that was already rotated away revokes its whole session and fails with
-// account.ErrRefreshReused; the result then carries the revocation's Position so that the answer
-// can wait for the read models to drop the session's key.
+// dead on every instance before it returns. A refresh token that was already rotated away
+// revokes its whole session and fails with account.ErrRefreshReused. The same refresh again
+// (same command ID) shows the same new credentials only while they are still the session's
+// current ones and the request is a confirmed retry (AnsweredBefore: the idempotency layer saw
+// the same request answered within the key's lifetime), or its first attempt never answered
+// (the rotation's revocation was never recorded); any other replay presents a token that was
+// rotated away, which is reuse. A revocation that cannot be recorded fails with
+// ErrRevocationUnconfirmed, and no credential is shown.
 func (a *Accounts) Refresh(ctx context.Context, commandID uuid.UUID, refreshToken string) (SignInResult, error) {
-	accountID, ok := parseRefreshToken(refreshToken)
+	acc, tokenID, ok := credential.ParseRefreshToken(a.keys, refreshToken)
 	if !ok {
 		return SignInResult{}, account.ErrRefreshInvalid
 	}
-	hash := a.keys.Hash(secret.PurposeRefresh, refreshToken)
+	accountID, stream := acc.String(), accountStream(acc.String())
 	// Scoped to the token: one command ID used on two sessions must not look like a replay.
-	cmd := uuid.NewSHA1(commandID, []byte("refresh:"+hash))
-	key, refresh := a.issue(accountID, cmd)
-	res, err := a.exec.Execute(ctx, cmd, accountStream(accountID), func(s Stream) ([]events.Event, error) {
-		return account.Refresh(account.Replay(s.Events), hash,
-			a.keys.Hash(secret.PurposeAPIKey, key), a.keys.Hash(secret.PurposeRefresh, refresh), a.now())
+	cmd := uuid.NewSHA1(commandID, []byte("refresh:"+tokenID.String()))
+	ids := issueIDs(accountID, cmd)
+	var seen account.State
+	res, err := a.exec.Execute(ctx, cmd, stream, func(s Stream) ([]events.Event, error) {
+		seen = account.Replay(s.Events)
+		return account.Refresh(seen, tokenID.String(), ids.key.String(), ids.refresh.String(), a.now())
 	})
+	if ss, ok := seen.SessionByRefresh(tokenID.String()); ok && ss.Revoked && errors.Is(err, account.ErrRefreshInvalid) {
+		// Record it again: the request that revoked the session may have stopped before it could.
+		if err := a.record(ctx, Revocation{ID: ss.ID, Kind: RevokedSession, AccountID: accountID, At: a.now().UTC()}); err != nil {
+			return SignInResult{}, err
+		}
+	}
 	if err != nil {
 		return SignInResult{}, fmt.Errorf("refresh: %w", err)
 	}
+	var rotation *events.SessionRefreshedV2
 	for _, e := range res.Events {
 		switch e := e.(type) {
 		case events.SessionRevoked:
-			return SignInResult{AccountID: accountID, Position: res.Position}, account.ErrRefreshReused
-		case events.SessionRefreshed:
-			return SignInResult{
-				AccountID: accountID, APIKey: key, ExpiresAt: e.ExpiresAt,
-				RefreshToken: refresh, RefreshExpiresAt: e.RefreshExpiresAt, Position: res.Position,
-			}, nil
+			return a.reused(ctx, accountID, e, res.Position)
+		case events.SessionRefreshedV2:
+			rotation = &e
 		}
 	}
-	return SignInResult{}, fmt.Errorf("refresh %s: no rotation was recorded", accountStream(accountID))
+	if rotation == nil {
+		return SignInResult{}, fmt.Errorf("refresh %s: no rotation was recorded", stream)
+	}
+	if res.Replayed {
+		again, err := a.refreshAgain(ctx, cmd, stream, *rotation)
+		if err != nil {
+			return SignInResult{}, err
+		}
+		for _, e := range again.Events {
+			if e, ok := e.(events.SessionRevoked); ok {
+				return a.reused(ctx, accountID, e, again.Position)
+			}
+		}
+	}
+	// The old key is refused everywhere before the new one is shown.
+	if err := a.record(ctx, Revocation{ID: rotation.PreviousKeyID, Kind: RevokedAPIKey, AccountID: accountID, At: rotation.At}); err != nil {
+		return SignInResult{}, err
+	}
+	key, refresh := a.credentials(accountID, ids)
+	return SignInResult{
+		AccountID: accountID, APIKey: key, ExpiresAt: rotation.ExpiresAt,
+		RefreshToken: refresh, RefreshExpiresAt: rotation.RefreshExpiresAt, Position: res.Position,
+	}, nil
 }
 
-// RevokeSession ends one session of an account (the caller's own, from its API key). Revoking a
-// revoked session succeeds without change.
+// refreshAgain decides a refresh whose rotation is already stored (account.RefreshAgain), under
+// a command ID of its own so that a revocation for reuse is appended once.
+func (a *Accounts) refreshAgain(ctx context.Context, cmd uuid.UUID, stream string, done events.SessionRefreshedV2) (Result, error) {
+	confirmed := AnsweredBefore(ctx)
+	if !confirmed {
+		// A first attempt that stopped between its append and its revocation row never showed
+		// the new credentials to anyone, so finishing it is still the same request.
+		recorded, err := a.revoked.Recorded(ctx, done.PreviousKeyID)
+		if err != nil {
+			return Result{}, fmt.Errorf("refresh: %w: %w", ErrRevocationUnconfirmed, err)
+		}
+		confirmed = !recorded
+	}
+	res, err := a.exec.Execute(ctx, uuid.NewSHA1(cmd, []byte("again")), stream, func(s Stream) ([]events.Event, error) {
+		return account.RefreshAgain(account.Replay(s.Events), done, confirmed, a.now())
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("refresh: %w", err)
+	}
+	return res, nil
+}
+
+// reused finishes a refresh that found reuse: the session is revoked everywhere, then the caller
+// hears ErrRefreshReused.
+func (a *Accounts) reused(ctx context.Context, accountID string, e events.SessionRevoked, pos events.Position) (SignInResult, error) {
+	if err := a.record(ctx, Revocation{ID: e.SessionID, Kind: RevokedSession, AccountID: accountID, At: e.At}); err != nil {
+		return SignInResult{}, err
+	}
+	return SignInResult{AccountID: accountID, Position: pos}, account.ErrRefreshReused
+}
+
+// record stores revocations for every instance, or fails with ErrRevocationUnconfirmed.
+func (a *Accounts) record(ctx context.Context, rs ...Revocation) error {
+	if err := a.revoked.Record(ctx, rs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrRevocationUnconfirmed, err)
+	}
+	return nil
+}
+
+// RevokeSession ends one session of an account (the caller's own, from its API key), on every
+// instance before it returns. Revoking a revoked session succeeds without change (and records
+// the revocation again, in case an earlier attempt could not).
 func (a *Accounts) RevokeSession(ctx context.Context, commandID uuid.UUID, accountID, sessionID string) (events.Position, error) {
 	cmd := uuid.NewSHA1(commandID, []byte("revoke-session:"+sessionID))
 	res, err := a.exec.Execute(ctx, cmd, accountStream(accountID), func(s Stream) ([]events.Event, error) {
@@ -207,28 +275,42 @@ func (a *Accounts) RevokeSession(ctx context.Context, commandID uuid.UUID, accou
 	if err != nil {
 		return events.Position{}, fmt.Errorf("revoke session: %w", err)
 	}
+	if err := a.record(ctx, Revocation{ID: sessionID, Kind: RevokedSession, AccountID: accountID, At: a.now().UTC()}); err != nil {
+		return events.Position{}, err
+	}
 	return res.Position, nil
 }
 
 // RevokeRefresh ends the session a refresh token belongs to, whether the token is current or
-// was rotated away. An unknown token fails with account.ErrRefreshInvalid.
+// was rotated away, on every instance before it returns. An unknown token fails with
+// account.ErrRefreshInvalid.
 func (a *Accounts) RevokeRefresh(ctx context.Context, commandID uuid.UUID, refreshToken string) (events.Position, error) {
-	accountID, ok := parseRefreshToken(refreshToken)
+	acc, tokenID, ok := credential.ParseRefreshToken(a.keys, refreshToken)
 	if !ok {
 		return events.Position{}, account.ErrRefreshInvalid
 	}
-	hash := a.keys.Hash(secret.PurposeRefresh, refreshToken)
-	cmd := uuid.NewSHA1(commandID, []byte("revoke-refresh:"+hash))
+	accountID := acc.String()
+	cmd := uuid.NewSHA1(commandID, []byte("revoke-refresh:"+tokenID.String()))
+	var sessionID string
 	res, err := a.exec.Execute(ctx, cmd, accountStream(accountID), func(s Stream) ([]events.Event, error) {
 		st := account.Replay(s.Events)
-		ss, ok := st.SessionByRefresh(hash)
+		ss, ok := st.SessionByRefresh(tokenID.String())
 		if !ok {
 			return nil, account.ErrRefreshInvalid
 		}
+		sessionID = ss.ID
 		return account.Revoke(st, ss.ID, events.RevokeReasonClient, a.now())
 	})
 	if err != nil {
 		return events.Position{}, fmt.Errorf("revoke refresh token: %w", err)
+	}
+	for _, e := range res.Events { // a replay does not decide again: its event names the session
+		if e, ok := e.(events.SessionRevoked); ok {
+			sessionID = e.SessionID
+		}
+	}
+	if err := a.record(ctx, Revocation{ID: sessionID, Kind: RevokedSession, AccountID: accountID, At: a.now().UTC()}); err != nil {
+		return events.Position{}, err
 	}
 	return res.Position, nil
 }
@@ -277,43 +359,26 @@ func validIdentifier(id Identifier) error {
 	return nil
 }
 
-// issue derives the API key and refresh token a command hands out for an account.
-func (a *Accounts) issue(accountID string, commandID uuid.UUID) (apiKey, refreshToken string) {
-	seed := accountID + "/" + commandID.String()
-	body := a.keys.Hash(purposeIssueKey, seed)[:56]
-	apiKey = APIKeyPrefix + body + fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body)))
-	refreshToken = RefreshTokenPrefix + strings.ReplaceAll(accountID, "-", "") + "_" + a.keys.Hash(purposeIssueRefresh, seed)
-	return apiKey, refreshToken
+// issued names the credentials a command hands out.
+type issued struct {
+	key, refresh uuid.UUID
+}
+
+// issueIDs derives the IDs of the credentials a command hands out for an account. They come from
+// the command ID, so a replayed command (same Idempotency-Key, hence same command ID) re-derives
+// and re-shows the same credentials instead of failing. The IDs are not secret: the MAC that
+// credential adds under the server secret is what makes a credential unguessable.
+func issueIDs(accountID string, commandID uuid.UUID) issued {
+	return issued{
+		key:     uuid.NewSHA1(commandID, []byte("api-key:"+accountID)),
+		refresh: uuid.NewSHA1(commandID, []byte("refresh-token:"+accountID)),
+	}
+}
+
+// credentials renders the API key and refresh token of ids.
+func (a *Accounts) credentials(accountID string, ids issued) (apiKey, refreshToken string) {
+	return credential.NewAPIKey(a.keys, ids.key), credential.NewRefreshToken(a.keys, uuid.MustParse(accountID), ids.refresh)
 }
 
 // ValidAPIKey reports whether s has the shape and checksum of an API key.
-func ValidAPIKey(s string) bool {
-	body, ok := strings.CutPrefix(s, APIKeyPrefix)
-	if !ok || len(body) != 64 || !lowerHex(body) {
-		return false
-	}
-	return fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body[:56]))) == body[56:]
-}
-
-// parseRefreshToken returns the account ID a well-formed refresh token names.
-func parseRefreshToken(s string) (string, bool) {
-	rest, ok := strings.CutPrefix(s, RefreshTokenPrefix)
-	if !ok || len(rest) != 32+1+64 || rest[32] != '_' || !lowerHex(rest[:32]) || !lowerHex(rest[33:]) {
-		return "", false
-	}
-	id, err := uuid.Parse(rest[:32])
-	if err != nil {
-		return "", false
-	}
-	return id.String(), true
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+func ValidAPIKey(s string) bool { return credential.WellFormedAPIKey(s) }

@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/litehost/litehost/domain"
-	"github.com/litehost/litehost/domain/account"
 	"github.com/litehost/litehost/events"
 )
 
@@ -51,12 +50,9 @@ func (h *AccountRoutes) refresh(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
+	// Refresh returns only once the rotated-away key (or, on reuse, the whole session) is refused
+	// on every instance: no wait for the read model is needed for that.
 	res, err := h.acc.Refresh(ctx, CommandIDFrom(ctx), *b.RefreshToken)
-	if errors.Is(err, account.ErrRefreshReused) && h.waiter != nil {
-		// The session was revoked: answer only once its keys are gone from the read model, so
-		// the thief's key is refused by the time the client hears about it.
-		_ = h.waiter.WaitFor(ctx, res.Position)
-	}
 	if err != nil {
 		_ = c.Error(err)
 		return

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/domain"
@@ -18,6 +20,7 @@ import (
 	"github.com/litehost/litehost/events/pgstore"
 	"github.com/litehost/litehost/events/pgtest"
 	"github.com/litehost/litehost/events/secret"
+	"github.com/litehost/litehost/internal/credential"
 )
 
 // clock is a settable test clock.
@@ -31,6 +34,7 @@ func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type accountsFixture struct {
+	pool  *pgxpool.Pool
 	store *pgstore.Store
 	acc   *commands.Accounts
 	keys  *secret.Keyring
@@ -42,10 +46,12 @@ func newAccounts(t *testing.T) accountsFixture {
 	pool := pgtest.NewPool(t)
 	store := pgstore.New(pool, slog.New(slog.DiscardHandler))
 	pgtest.Must(t, store.Migrate(t.Context()), "migrate event store")
+	pgtest.Must(t, commands.Migrate(t.Context(), pool), "migrate commands")
 	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
 	pgtest.Must(t, err, "keyring")
 	c := &clock{t: time.Date(2026, 4, 9, 14, 23, 0, 0, time.UTC)}
-	return accountsFixture{store: store, acc: commands.NewAccounts(store, keys, c.now), keys: keys, clock: c}
+	acc := commands.NewAccounts(store, keys, commands.NewPGRevocations(pool), c.now)
+	return accountsFixture{pool: pool, store: store, acc: acc, keys: keys, clock: c}
 }
 
 var alice = commands.Identifier{Kind: commands.IdentifierEmail, Value: "alice@example.com"}
@@ -93,7 +99,7 @@ func TestSignInCreatesAccountThenSignsIntoIt(t *testing.T) {
 	}
 
 	recs := f.stream(t, "account-"+first.AccountID)
-	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionStarted}
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStartedV2, events.TypeSessionStartedV2}
 	if diff := cmp.Diff(want, types(recs)); diff != "" {
 		t.Errorf("account stream (-want +got):\n%s", diff)
 	}
@@ -106,8 +112,8 @@ func TestSignInCreatesAccountThenSignsIntoIt(t *testing.T) {
 	}
 	ev, err := events.Decode(recs[1].Type, recs[1].Data)
 	pgtest.Must(t, err, "decode")
-	if got := ev.(events.SessionStarted).KeyHash; got != f.keys.Hash(secret.PurposeAPIKey, first.APIKey) {
-		t.Errorf("stored key hash %s is not the HMAC of the issued key", got)
+	if id, ok := credential.ParseAPIKey(f.keys, first.APIKey); !ok || ev.(events.SessionStartedV2).KeyID != id.String() {
+		t.Errorf("stored key ID %s is not the ID of the issued key (%v)", ev.(events.SessionStartedV2).KeyID, ok)
 	}
 	claims := f.stream(t, "identity-"+f.keys.Hash(secret.PurposeIdentifier, "alice@example.com"))
 	if len(claims) != 1 || claims[0].Type != events.TypeIdentityClaimed {
@@ -197,7 +203,9 @@ func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
 	if want := f.clock.now().Add(7 * 24 * time.Hour); !r1.ExpiresAt.Equal(want) {
 		t.Errorf("expiresAt = %v, want %v", r1.ExpiresAt, want)
 	}
-	again, err := f.acc.Refresh(ctx, cmd, in.RefreshToken)
+	// A retry the idempotency layer recognises (same key, same request, answered before) gets
+	// the same answer.
+	again, err := f.acc.Refresh(commands.WithAnsweredBefore(ctx), cmd, in.RefreshToken)
 	pgtest.Must(t, err, "replayed refresh")
 	if diff := cmp.Diff(r1, again); diff != "" {
 		t.Errorf("replayed refresh (-first +again):\n%s", diff)
@@ -211,7 +219,7 @@ func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
 	if _, err := f.acc.Refresh(ctx, uuid.New(), r1.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
 		t.Errorf("refresh after reuse: err = %v, want ErrRefreshInvalid", err)
 	}
-	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionRefreshed, events.TypeSessionRevoked}
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStartedV2, events.TypeSessionRefreshedV2, events.TypeSessionRevoked}
 	recs := f.stream(t, "account-"+in.AccountID)
 	if diff := cmp.Diff(want, types(recs)); diff != "" {
 		t.Errorf("account stream (-want +got):\n%s", diff)
@@ -280,7 +288,7 @@ func TestRevoke(t *testing.T) {
 	if _, err := f.acc.RevokeRefresh(ctx, uuid.New(), "lh_refresh_nope"); !errors.Is(err, account.ErrRefreshInvalid) {
 		t.Errorf("malformed: err = %v", err)
 	}
-	want := []string{events.TypeAccountRegistered, events.TypeSessionStarted, events.TypeSessionStarted, events.TypeSessionRevoked, events.TypeSessionRevoked}
+	want := []string{events.TypeAccountRegistered, events.TypeSessionStartedV2, events.TypeSessionStartedV2, events.TypeSessionRevoked, events.TypeSessionRevoked}
 	if diff := cmp.Diff(want, types(f.stream(t, "account-"+a.AccountID))); diff != "" {
 		t.Errorf("account stream (-want +got):\n%s", diff)
 	}
@@ -290,10 +298,10 @@ func sessionIDs(t *testing.T, f accountsFixture, accountID string) []string {
 	t.Helper()
 	var out []string
 	for _, r := range f.stream(t, "account-"+accountID) {
-		if r.Type == events.TypeSessionStarted {
+		if r.Type == events.TypeSessionStartedV2 {
 			ev, err := events.Decode(r.Type, r.Data)
 			pgtest.Must(t, err, "decode")
-			out = append(out, ev.(events.SessionStarted).SessionID)
+			out = append(out, ev.(events.SessionStartedV2).SessionID)
 		}
 	}
 	return out
@@ -346,5 +354,154 @@ func TestSignInStampsMetadata(t *testing.T) {
 		if md.CorrelationID != "corr-1" || md.ClientNetwork != "203.0.113.0/24" || md.Actor != events.ActorAnonymous {
 			t.Errorf("%s metadata = %+v", r.Type, md)
 		}
+	}
+}
+
+// revocations lists the rows of revoked_credentials as "kind id".
+func (f accountsFixture) revocations(t *testing.T) []string {
+	t.Helper()
+	rows, err := f.pool.Query(t.Context(), `SELECT kind || ' ' || id FROM revoked_credentials ORDER BY kind, id`)
+	pgtest.Must(t, err, "read revocations")
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	pgtest.Must(t, err, "read revocations")
+	return out
+}
+
+func keyID(t *testing.T, f accountsFixture, key string) string {
+	t.Helper()
+	id, ok := credential.ParseAPIKey(f.keys, key)
+	if !ok {
+		t.Fatalf("%q is not a key of this keyring", key)
+	}
+	return id.String()
+}
+
+func TestRevocationsAreRecordedBeforeAnswering(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	a, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in")
+	r1, err := f.acc.Refresh(ctx, uuid.New(), a.RefreshToken)
+	pgtest.Must(t, err, "refresh")
+	want := []string{"api_key " + keyID(t, f, a.APIKey)}
+	if diff := cmp.Diff(want, f.revocations(t)); diff != "" {
+		t.Errorf("after a refresh (-want +got):\n%s", diff)
+	}
+	_, err = f.acc.Refresh(ctx, uuid.New(), a.RefreshToken)
+	if !errors.Is(err, account.ErrRefreshReused) {
+		t.Fatalf("reuse: %v", err)
+	}
+	session := sessionIDs(t, f, a.AccountID)[0]
+	want = append(want, "session "+session)
+	if diff := cmp.Diff(want, f.revocations(t)); diff != "" {
+		t.Errorf("after reuse (-want +got):\n%s", diff)
+	}
+	// Revoking again, or refreshing the dead session, records it again (idempotent): a request
+	// that stopped before recording is completed by any later one.
+	_, err = f.pool.Exec(ctx, `DELETE FROM revoked_credentials`)
+	pgtest.Must(t, err, "forget revocations")
+	if _, err := f.acc.Refresh(ctx, uuid.New(), r1.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
+		t.Fatalf("refresh of a revoked session: %v", err)
+	}
+	if diff := cmp.Diff([]string{"session " + session}, f.revocations(t)); diff != "" {
+		t.Errorf("after a refresh of the revoked session (-want +got):\n%s", diff)
+	}
+}
+
+// failRevocations makes every write of revoked_credentials fail until the returned func runs.
+func failRevocations(t *testing.T, f accountsFixture) func() {
+	t.Helper()
+	for _, q := range []string{
+		`CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`,
+		`CREATE TRIGGER test_refuse BEFORE INSERT ON revoked_credentials FOR EACH ROW EXECUTE FUNCTION test_refuse()`,
+	} {
+		_, err := f.pool.Exec(t.Context(), q)
+		pgtest.Must(t, err, "%s", q)
+	}
+	return func() {
+		_, err := f.pool.Exec(t.Context(), `DROP TRIGGER test_refuse ON revoked_credentials`)
+		pgtest.Must(t, err, "drop trigger")
+	}
+}
+
+func TestUnrecordedRevocationFailsAndARetryCompletesIt(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	a, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in a")
+	b, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in b")
+	restore := failRevocations(t, f)
+	revokeCmd, refreshCmd := uuid.New(), uuid.New()
+	if _, err := f.acc.RevokeRefresh(ctx, revokeCmd, a.RefreshToken); !errors.Is(err, commands.ErrRevocationUnconfirmed) {
+		t.Errorf("revoke: err = %v, want ErrRevocationUnconfirmed", err)
+	}
+	if res, err := f.acc.Refresh(ctx, refreshCmd, b.RefreshToken); !errors.Is(err, commands.ErrRevocationUnconfirmed) || res.APIKey != "" {
+		t.Errorf("refresh: %+v, %v; want no credentials and ErrRevocationUnconfirmed", res, err)
+	}
+	restore()
+
+	// The retries (same command IDs, not confirmed by the idempotency layer: the 503 removed
+	// its row) complete what the first attempts stored.
+	if _, err := f.acc.RevokeRefresh(ctx, revokeCmd, a.RefreshToken); err != nil {
+		t.Errorf("revoke retried: %v", err)
+	}
+	res, err := f.acc.Refresh(ctx, refreshCmd, b.RefreshToken)
+	if err != nil || !commands.ValidAPIKey(res.APIKey) {
+		t.Fatalf("refresh retried = %+v, %v", res, err)
+	}
+	sessions := sessionIDs(t, f, a.AccountID)
+	want := []string{"api_key " + keyID(t, f, b.APIKey), "session " + sessions[0]}
+	if diff := cmp.Diff(want, f.revocations(t)); diff != "" {
+		t.Errorf("revocations (-want +got):\n%s", diff)
+	}
+	// Now that it was answered, the same refresh again is no retry of an unanswered one: reuse.
+	if _, err := f.acc.Refresh(ctx, refreshCmd, b.RefreshToken); !errors.Is(err, account.ErrRefreshReused) {
+		t.Errorf("unconfirmed replay of an answered refresh: err = %v, want ErrRefreshReused", err)
+	}
+	if _, err := f.acc.Refresh(ctx, uuid.New(), res.RefreshToken); !errors.Is(err, account.ErrRefreshInvalid) {
+		t.Errorf("the rotated token after reuse: err = %v, want ErrRefreshInvalid", err)
+	}
+}
+
+// TestFirstReleaseSessionsAreRetired: a session started under the first credential format
+// (account.session_started.v1) is no session any more: a sign-in retried under its command ID
+// cannot show its key again and answers ErrSessionRetired, and a new sign-in works.
+func TestFirstReleaseSessionsAreRetired(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	cmd := uuid.New()
+	identity := "identity-" + f.keys.Hash(secret.PurposeIdentifier, alice.Value)
+	accountID := uuid.NewSHA1(cmd, []byte("account:"+identity)).String()
+	stream := "account-" + accountID
+	at := f.clock.now()
+	old := []events.Event{
+		events.AccountRegistered{AccountID: accountID, Email: alice.Value, Plan: "free", Limits: events.PlanLimits{MaxProjects: 3}, At: at},
+		events.SessionStarted{AccountID: accountID, SessionID: uuid.NewString(), KeyHash: "h1", ExpiresAt: at.Add(account.KeyTTL),
+			RefreshHash: "h2", RefreshExpiresAt: at.Add(account.RefreshTTL), At: at},
+	}
+	appendAs := func(stream string, evs ...events.Event) {
+		data := make([]events.EventData, len(evs))
+		for i, ev := range evs {
+			d, err := events.Encode(ev, commands.EventID(cmd, stream, i), events.Metadata{})
+			pgtest.Must(t, err, "encode")
+			data[i] = d
+		}
+		_, err := f.store.Append(ctx, stream, events.NoStream(), data)
+		pgtest.Must(t, err, "append %s", stream)
+	}
+	appendAs(identity, events.IdentityClaimed{AccountID: accountID, Kind: commands.IdentifierEmail, At: at})
+	appendAs(stream, old...)
+
+	if _, err := f.acc.SignIn(ctx, cmd, alice, true); !errors.Is(err, account.ErrSessionRetired) {
+		t.Errorf("retried first-release sign-in: err = %v, want ErrSessionRetired", err)
+	}
+	in, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "new sign-in")
+	if in.AccountID != accountID || in.AccountCreated {
+		t.Errorf("new sign-in = %+v, want a session of the existing account", in)
+	}
+	if _, err := f.acc.Refresh(ctx, uuid.New(), in.RefreshToken); err != nil {
+		t.Errorf("refresh of the new session: %v", err)
 	}
 }

@@ -51,14 +51,26 @@ type Domains struct {
 	keys     *secret.Keyring
 	resolver TXTResolver
 	counts   DomainCounter
-	now      func() time.Time
-	logger   *slog.Logger
+	// pendingTTL is how long an unverified domain holds its hostname against other domains.
+	pendingTTL time.Duration
+	now        func() time.Time
+	logger     *slog.Logger
 }
 
 // NewDomains returns the domain command handlers. resolver answers the DNS challenge lookups
 // (NewDNSResolver), counts tells whether a domain is still in use (a *PGScopes).
 func NewDomains(store EventStore, keys *secret.Keyring, resolver TXTResolver, counts DomainCounter, now func() time.Time, logger *slog.Logger) *Domains {
-	return &Domains{store: store, exec: NewExecutor(store), keys: keys, resolver: resolver, counts: counts, now: now, logger: logger}
+	return &Domains{store: store, exec: NewExecutor(store), keys: keys, resolver: resolver, counts: counts,
+		pendingTTL: customdomain.DefaultPendingTTL, now: now, logger: logger}
+}
+
+// WithPendingTTL sets how long an unverified domain holds its hostname (LITEHOST_DOMAIN_PENDING_TTL);
+// ttl <= 0 keeps customdomain.DefaultPendingTTL.
+func (d *Domains) WithPendingTTL(ttl time.Duration) *Domains {
+	if ttl > 0 {
+		d.pendingTTL = ttl
+	}
+	return d
 }
 
 // DomainResult is a domain as a command left it.
@@ -148,9 +160,25 @@ func (d *Domains) add(ctx context.Context, commandID uuid.UUID, accountID, hostn
 	if _, err := cmd.Decide(customdomain.State{}, now); err != nil {
 		return DomainResult{}, err
 	}
-	if _, err := d.exec.Execute(ctx, commandID, customdomain.HostnameStream(hostname), func(s Stream) ([]events.Event, error) {
-		return customdomain.Reserve(customdomain.ReplayReservation(s.Events), hostname, domainID, now)
-	}); err != nil {
+	reserve := func() error {
+		_, err := d.exec.Execute(ctx, commandID, customdomain.HostnameStream(hostname), func(s Stream) ([]events.Event, error) {
+			return customdomain.Reserve(customdomain.ReplayReservation(s.Events), hostname, domainID, now)
+		})
+		return err
+	}
+	err := reserve()
+	if errors.Is(err, customdomain.ErrTaken) {
+		// The holder may be a domain that never proved control within the pending TTL: it is
+		// ended here, by the add that needs its hostname, and the reservation is tried again.
+		var expired bool
+		if expired, err = d.expireHolder(ctx, commandID, hostname, now); err == nil {
+			err = customdomain.ErrTaken
+			if expired {
+				err = reserve()
+			}
+		}
+	}
+	if err != nil {
 		return DomainResult{}, err
 	}
 	res, err := d.exec.Execute(ctx, commandID, customdomain.Stream(domainID), func(s Stream) ([]events.Event, error) {
@@ -161,6 +189,43 @@ func (d *Domains) add(ctx context.Context, commandID uuid.UUID, accountID, hostn
 		return DomainResult{}, err
 	}
 	return d.result(ctx, domainID, res.Position)
+}
+
+// expireHolder ends the domain holding hostname when it is stale (never verified, added at least
+// the pending TTL before now) and releases the hostname, as the system (actor
+// system:domain-expiry). It reports whether the hostname was freed; a holder that is not stale
+// leaves everything as it was. The IDs derive from the add's command ID, so a retried add
+// expires once.
+func (d *Domains) expireHolder(ctx context.Context, commandID uuid.UUID, hostname string, now time.Time) (bool, error) {
+	rs, err := Load(ctx, d.store, customdomain.HostnameStream(hostname))
+	if err != nil {
+		return false, err
+	}
+	holder := customdomain.ReplayReservation(rs.Events).Holder
+	if holder == "" {
+		return true, nil // released meanwhile
+	}
+	hs, err := Load(ctx, d.store, customdomain.Stream(holder))
+	if err != nil {
+		return false, err
+	}
+	if !customdomain.Replay(hs.Events).Stale(now, d.pendingTTL) {
+		return false, nil
+	}
+	md := events.MetadataFrom(ctx)
+	md.Actor = events.SystemActor("domain-expiry")
+	ctx = events.WithMetadata(ctx, md)
+	expireID := uuid.NewSHA1(commandID, []byte("expire:"+holder))
+	if _, err := d.exec.Execute(ctx, expireID, customdomain.Stream(holder), func(s Stream) ([]events.Event, error) {
+		return customdomain.Expire(customdomain.Replay(s.Events), now, d.pendingTTL)
+	}); err != nil {
+		if errors.Is(err, customdomain.ErrTaken) {
+			return false, nil // verified meanwhile: it keeps the hostname
+		}
+		return false, err
+	}
+	d.release(ctx, expireID, hostname, holder)
+	return true, nil
 }
 
 // release frees a hostname domainID holds. A failure is logged, not returned: the caller already

@@ -101,7 +101,8 @@ func NewExecutor(store EventStore) *Executor { return &Executor{store: store} }
 // version. On a concurrent write it reloads and decides again (decide is pure, so that is safe),
 // at most maxAttempts times, then gives up with ErrConflict. If the stream already holds this
 // command's first event, the command was applied before: its events are returned as Replayed and
-// decide is not called.
+// decide is not called — unless they were appended for another request (their recorded request
+// fingerprint differs from ctx's), which is ErrIdempotencyKeyReused, at any age.
 func (x *Executor) Execute(ctx context.Context, commandID uuid.UUID, stream string, decide Decider) (Result, error) {
 	firstID := EventID(commandID, stream, 0)
 	for attempt := 0; ; attempt++ {
@@ -109,8 +110,8 @@ func (x *Executor) Execute(ctx context.Context, commandID uuid.UUID, stream stri
 		if err != nil {
 			return Result{}, err
 		}
-		if r, ok := replayed(s, commandID, firstID); ok {
-			return r, nil
+		if r, ok, err := replayed(s, commandID, firstID, RequestFingerprintFrom(ctx)); ok || err != nil {
+			return r, err
 		}
 		evs, err := decide(s)
 		if err != nil {
@@ -125,6 +126,7 @@ func (x *Executor) Execute(ctx context.Context, commandID uuid.UUID, stream stri
 		}
 		res, err := x.store.Append(ctx, stream, events.ExpectVersion(s.Version), data)
 		if err == nil {
+			markAppended(ctx)
 			return Result{Events: evs, Version: int64(res.NextVersion), Position: res.Position}, nil
 		}
 		if !errors.Is(err, events.ErrWrongExpectedVersion) {
@@ -151,10 +153,23 @@ func (x *Executor) AppendNew(ctx context.Context, commandID uuid.UUID, stream st
 	})
 }
 
-func replayed(s Stream, commandID, firstID uuid.UUID) (Result, bool) {
+// replayed finds the command's earlier events in s. fingerprint is the current request's; when
+// both it and the one recorded with the first event are known and differ, the command ID was
+// reused by another request. An event without one (appended before fingerprints were recorded,
+// or by a process manager) is taken as a replay, as it always was.
+func replayed(s Stream, commandID, firstID uuid.UUID, fingerprint string) (Result, bool, error) {
 	for i, r := range s.Records {
 		if r.ID != firstID {
 			continue
+		}
+		if fingerprint != "" {
+			md, err := events.ParseMetadata(r.Metadata)
+			if err != nil {
+				return Result{}, false, fmt.Errorf("replay %s: %w", s.Name, err)
+			}
+			if md.RequestFingerprint != "" && md.RequestFingerprint != fingerprint {
+				return Result{}, false, ErrIdempotencyKeyReused
+			}
 		}
 		res := Result{Replayed: true}
 		for j := i; j < len(s.Records); j++ {
@@ -165,14 +180,15 @@ func replayed(s Stream, commandID, firstID uuid.UUID) (Result, bool) {
 			res.Version = int64(s.Records[j].Version)
 			res.Position = s.Records[j].Position
 		}
-		return res, true
+		return res, true, nil
 	}
-	return Result{}, false
+	return Result{}, false, nil
 }
 
 func encode(ctx context.Context, commandID uuid.UUID, stream string, evs []events.Event) ([]events.EventData, error) {
 	md := events.MetadataFrom(ctx)
 	md.CausationID = commandID.String()
+	md.RequestFingerprint = RequestFingerprintFrom(ctx)
 	if md.CorrelationID == "" {
 		md.CorrelationID = commandID.String()
 	}

@@ -101,6 +101,8 @@ func renderErrors(c *gin.Context) {
 		}
 	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
 		status, code = 404, "NOT_FOUND"
+	case errors.Is(err, commands.ErrIdempotencyKeyReused):
+		status, code = 422, "IDEMPOTENCY_KEY_REUSED"
 	case errors.Is(err, readapi.ErrFreeTier):
 		status, code = 403, "FREE_TIER_RESTRICTED"
 		body["requiredTier"] = "starter"

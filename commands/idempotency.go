@@ -3,8 +3,6 @@ package commands
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/events/secret"
 )
 
 // IdempotencyHeader is the request header that makes a write safe to retry.
@@ -30,7 +29,7 @@ const (
 	// abandonAfter is how long an unfinished first request holds its key; after that a retry may
 	// run again (safe: the same key gives the same command ID, so events are not duplicated).
 	abandonAfter = 2 * time.Minute
-	// spoolAbove is the body size past which the body is hashed through a temp file, not memory.
+	// spoolAbove is the upload size past which the body is fingerprinted through a temp file.
 	spoolAbove = 1 << 20
 	maxKeyLen  = 255
 	// rerunStatus marks a finished request whose answer was not stored (SecretAnswers).
@@ -56,43 +55,64 @@ func CommandIDFrom(ctx context.Context) uuid.UUID {
 // commandNamespace seeds command IDs derived from idempotency keys.
 var commandNamespace = uuid.MustParse("6f1f5c1e-3d2a-4f59-9f0e-8c2b9d4e7a10")
 
-// Idempotency replays the first answer to a write that repeats an Idempotency-Key.
+// Idempotency replays the first answer to a write that repeats an Idempotency-Key, and applies
+// every write route's body limit first.
 type Idempotency struct {
 	pool     *pgxpool.Pool
+	keys     *secret.Keyring
+	routes   WriteRoutes
 	spoolDir string
 	logger   *slog.Logger
 	now      func() time.Time
 	render   func(*gin.Context)
 }
 
-// NewIdempotency returns the middleware's state; large bodies are spooled under spoolDir.
-// renderErrors writes the error envelope for errors a handler left in c.Errors: the answer must
-// be complete before it is stored, and the engine's error middleware only runs after this one.
-func NewIdempotency(pool *pgxpool.Pool, spoolDir string, logger *slog.Logger, now func() time.Time, renderErrors func(*gin.Context)) *Idempotency {
-	return &Idempotency{pool: pool, spoolDir: spoolDir, logger: logger, now: now, render: renderErrors}
+// NewIdempotency returns the middleware's state; upload bodies are spooled under spoolDir to be
+// fingerprinted with keys. renderErrors writes the error envelope for errors a handler left in
+// c.Errors: the answer must be complete before it is stored, and the engine's error middleware
+// only runs after this one.
+func NewIdempotency(pool *pgxpool.Pool, keys *secret.Keyring, spoolDir string, logger *slog.Logger, now func() time.Time, renderErrors func(*gin.Context)) *Idempotency {
+	return &Idempotency{pool: pool, keys: keys, spoolDir: spoolDir, logger: logger, now: now, render: renderErrors}
 }
 
-// Middleware handles POST, PUT, PATCH and DELETE requests that carry an Idempotency-Key: the
-// same key with the same request replays the stored answer for 24 h; with a different request it
-// is refused with 422 IDEMPOTENCY_KEY_REUSED. It must run after authentication, because keys are
-// scoped to the caller.
+// WithRoutes returns m with the write routes' body limits and kinds (see WriteRoutes).
+func (m *Idempotency) WithRoutes(t WriteRoutes) *Idempotency {
+	out := *m
+	out.routes = t
+	return &out
+}
+
+// Middleware handles POST, PUT, PATCH and DELETE requests. It first holds the body to its route's
+// limit (413 past it), whether or not a key is sent. With an Idempotency-Key, the same key with
+// the same request (same fingerprint) replays the stored answer for 24 h; with a different
+// request it is refused with 422 IDEMPOTENCY_KEY_REUSED. Past the 24 h the command's events,
+// which record the fingerprint, give the same answer (Executor). It must run after
+// authentication, because keys are scoped to the caller.
 func (m *Idempotency) Middleware() gin.HandlerFunc { return m.middleware(false) }
 
 // SecretAnswers is Middleware for routes whose answers carry secrets shown once (API keys,
 // refresh tokens): their bodies are never stored. A repeat of the same request runs the handler
 // again under the same command ID instead; the handler recognises its own events and derives
-// the same answer, so nothing is decided twice and no secret rests in the database.
+// the same answer, so nothing is decided twice and no secret rests in the database. A route
+// marked SecretAnswer in the table is treated so behind Middleware too.
 func (m *Idempotency) SecretAnswers() gin.HandlerFunc { return m.middleware(true) }
 
 func (m *Idempotency) middleware(secret bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		key := c.GetHeader(IdempotencyHeader)
 		switch c.Request.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 		default:
 			c.Next()
 			return
 		}
+		route := m.routes.Route(c.Request.Method, c.FullPath())
+		body, err := limitBody(c, route)
+		if err != nil {
+			_ = c.Error(err)
+			c.Abort()
+			return
+		}
+		key := c.GetHeader(IdempotencyHeader)
 		if key == "" {
 			c.Next()
 			return
@@ -102,20 +122,20 @@ func (m *Idempotency) middleware(secret bool) gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		if err := m.handle(c, key, secret); err != nil {
+		if err := m.handle(c, key, secret || route.SecretAnswer, route, body); err != nil {
 			_ = c.Error(err)
 			c.Abort()
 		}
 	}
 }
 
-func (m *Idempotency) handle(c *gin.Context, key string, secret bool) error {
+func (m *Idempotency) handle(c *gin.Context, key string, secret bool, route WriteRoute, body []byte) error {
 	ctx := c.Request.Context()
 	scope := "anon:" + c.ClientIP()
 	if p, ok := events.PrincipalFrom(ctx); ok {
 		scope = "account:" + p.AccountID
 	}
-	hash, cleanup, err := m.hashBody(c)
+	hash, cleanup, err := m.fingerprint(c, route, body)
 	if err != nil {
 		return err
 	}
@@ -129,20 +149,43 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool) error {
 		return stored.replay(c, hash)
 	}
 	id := uuid.NewSHA1(commandNamespace, []byte(scope+"\x00"+key))
-	c.Request = c.Request.WithContext(WithCommandID(ctx, id))
+	if err := m.sameCommand(ctx, scope, key, id, hash); err != nil {
+		if !errors.Is(err, ErrIdempotencyKeyReused) {
+			// Not decided: free the key so a retry is not held off as in flight.
+			m.release(ctx, scope, key)
+		}
+		return err
+	}
+	c.Request = c.Request.WithContext(WithRequestFingerprint(WithCommandID(ctx, id), hash))
+	if stored != nil { // a SecretAnswers rerun: the same request was answered before
+		c.Request = c.Request.WithContext(WithAnsweredBefore(c.Request.Context()))
+	}
 	rec := &recorder{ResponseWriter: c.Writer}
 	c.Writer = rec
 	c.Next()
+	reused := false
+	for _, e := range c.Errors {
+		reused = reused || errors.Is(e.Err, ErrIdempotencyKeyReused)
+	}
 	if !rec.Written() && len(c.Errors) > 0 {
 		m.render(c)
 	}
 
-	// A failed answer is not kept: the client should be able to retry the same key. The context of
-	// the request may be cancelled by now, so the bookkeeping gets its own short deadline.
+	// A failed answer is not kept: the client should be able to retry the same key. Nor is the
+	// refusal of a request whose key the command's events show was used for another: the row
+	// would stand for this request and refuse the first one's own retry. The context of the
+	// request may be cancelled by now, so the bookkeeping gets its own short deadline.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	if appendedFrom(c.Request.Context()) {
+		// Kept after the row below is gone: the fingerprint answers for the command at any age.
+		if _, err := m.pool.Exec(bctx, `INSERT INTO command_fingerprints (command_id, fingerprint, created_at)
+			VALUES ($1, $2, $3) ON CONFLICT (command_id) DO NOTHING`, id, hash, m.now()); err != nil {
+			m.logger.Error("record command fingerprint", "error", err)
+		}
+	}
 	status := rec.Status()
-	if status >= 500 || !rec.Written() {
+	if status >= 500 || !rec.Written() || reused {
 		_, err = m.pool.Exec(bctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key)
 	} else if secret {
 		_, err = m.pool.Exec(bctx, `UPDATE idempotency_keys SET status = $3, headers = NULL, body = NULL
@@ -159,6 +202,35 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool) error {
 		m.logger.Error("store idempotent answer", "error", err)
 	}
 	return nil
+}
+
+// sameCommand refuses a request whose command (same caller and key) already appended events for
+// a request with another fingerprint, though its idempotency row is gone: it is never run.
+// Commands that appended nothing have no record; their events' metadata (Executor) and their
+// rows cover the rest.
+func (m *Idempotency) sameCommand(ctx context.Context, scope, key string, id uuid.UUID, hash string) error {
+	var recorded string
+	err := m.pool.QueryRow(ctx, `SELECT fingerprint FROM command_fingerprints WHERE command_id = $1`, id).Scan(&recorded)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("command fingerprint: %w", err)
+	case recorded == hash:
+		return nil
+	}
+	// The row claimed for this request must not stand: it would refuse the first request's retry.
+	m.release(ctx, scope, key)
+	return ErrIdempotencyKeyReused
+}
+
+// release deletes the row claimed for a request that is not going to run.
+func (m *Idempotency) release(ctx context.Context, scope, key string) {
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := m.pool.Exec(bctx, `DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key); err != nil {
+		m.logger.Error("release idempotency key", "error", err)
+	}
 }
 
 type storedAnswer struct {
@@ -230,39 +302,55 @@ func (s *storedAnswer) replay(c *gin.Context, hash string) error {
 	return nil
 }
 
-// hashBody fingerprints the request (method, path, content type, body) and rewinds the body for
-// the handler. Large bodies go through a temp file so an upload is never held in memory.
-func (m *Idempotency) hashBody(c *gin.Context) (string, func(), error) {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", c.Request.Method, c.Request.URL.Path, c.ContentType())
+// fingerprint computes the request's keyed fingerprint (fingerprinter) and leaves the body
+// readable again for the handler. A small body was read by limitBody already; an upload is
+// spooled through a temp file (past spoolAbove) so it is never held in memory, and only upload
+// routes ever spool: what lands on disk is bounded by the route's own limit.
+func (m *Idempotency) fingerprint(c *gin.Context, route WriteRoute, body []byte) (string, func(), error) {
+	f := newFingerprinter(m.keys)
+	f.head(c)
 	noop := func() {}
-	if c.Request.Body == nil {
-		return hex.EncodeToString(h.Sum(nil)), noop, nil
+	if !route.Upload || c.Request.Body == nil || c.Request.Body == http.NoBody {
+		f.jsonBody(body)
+		return f.sum(), noop, nil
 	}
 	head, err := io.ReadAll(io.LimitReader(c.Request.Body, spoolAbove+1))
 	if err != nil {
-		return "", noop, BadRequest("BAD_REQUEST", "could not read the request body")
+		return "", noop, readBodyError(route, err)
 	}
+	ctype := c.GetHeader("Content-Type")
 	if len(head) <= spoolAbove {
-		h.Write(head)
+		if err := f.multipartBody(ctype, func() (io.Reader, error) { return bytes.NewReader(head), nil }); err != nil {
+			return "", noop, err
+		}
 		c.Request.Body = io.NopCloser(bytes.NewReader(head))
-		return hex.EncodeToString(h.Sum(nil)), noop, nil
+		return f.sum(), noop, nil
 	}
-	f, err := os.CreateTemp(m.spoolDir, "idem-*")
+	file, err := os.CreateTemp(m.spoolDir, "idem-*")
 	if err != nil {
 		return "", noop, fmt.Errorf("spool body: %w", err)
 	}
-	cleanup := func() { f.Close(); os.Remove(f.Name()) }
-	if _, err := io.Copy(io.MultiWriter(f, h), io.MultiReader(bytes.NewReader(head), c.Request.Body)); err != nil {
+	cleanup := func() { file.Close(); os.Remove(file.Name()) }
+	if _, err := io.Copy(file, io.MultiReader(bytes.NewReader(head), c.Request.Body)); err != nil {
 		cleanup()
-		return "", noop, BadRequest("BAD_REQUEST", "could not read the request body")
+		return "", noop, readBodyError(route, err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	rewind := func() (io.Reader, error) {
+		if _, err := file.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("spool body: %w", err)
+		}
+		return file, nil
+	}
+	if err := f.multipartBody(ctype, rewind); err != nil {
 		cleanup()
-		return "", noop, fmt.Errorf("spool body: %w", err)
+		return "", noop, err
 	}
-	c.Request.Body = f
-	return hex.EncodeToString(h.Sum(nil)), cleanup, nil
+	if _, err := rewind(); err != nil {
+		cleanup()
+		return "", noop, err
+	}
+	c.Request.Body = file
+	return f.sum(), cleanup, nil
 }
 
 func printable(s string) bool {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -19,6 +20,7 @@ import (
 	"github.com/litehost/litehost/domain/otp"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/events/secret"
+	"github.com/litehost/litehost/internal/clientip"
 )
 
 // SignInner signs a person in once their code is verified: it finds or creates the account of the
@@ -29,27 +31,37 @@ type SignInner interface {
 	SignIn(ctx context.Context, commandID uuid.UUID, id Identifier, autoCreate bool) (SignInResult, error)
 }
 
-// RateTaker is the part of Limiter the OTP request uses.
+// RateTaker is the part of Limiter the OTP endpoints use: Take counts, Refund uncounts a
+// verify that turned out right (the verify limit counts failures only).
 type RateTaker interface {
 	Take(ctx context.Context, bucket string, limit int, window time.Duration, now time.Time) (Decision, error)
+	Refund(ctx context.Context, bucket string, d Decision, window time.Duration) error
 }
 
 // OTPConfig is the configuration of OTP sign-in. The zero value allows e-mail only, does not
-// auto-create accounts, and limits each client IP to 10 requests per hour.
+// auto-create accounts, limits each client to 10 requests and 20 failed verifies per hour, and
+// sends SMS to no country.
 type OTPConfig struct {
 	// Channels are the enabled delivery channels: "email", "phone" or both; empty means e-mail.
 	Channels []string
+	// SMSCountries are the country calling codes ("1", "44", "49") whose numbers may get codes by
+	// SMS. Empty means none: SMS to every prefix is how toll fraud makes money.
+	SMSCountries []string
 	// AutoCreate creates an account on the first verified code of an unknown identifier.
 	AutoCreate bool
-	// IPLimit requests per IPWindow per client IP (defaults 10 per hour).
+	// IPLimit requests per IPWindow per client (defaults 10 per hour).
 	IPLimit  int
 	IPWindow time.Duration
+	// VerifyLimit failed verifies per VerifyWindow per client (defaults 20 per hour).
+	VerifyLimit  int
+	VerifyWindow time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // OTP handles POST /v1/auth/otp/request and /v1/auth/otp/verify.
 type OTP struct {
+	store   EventStore
 	exec    *Executor
 	keys    *secret.Keyring
 	limiter RateTaker
@@ -70,10 +82,16 @@ func NewOTP(store EventStore, keys *secret.Keyring, limiter RateTaker, signIn Si
 	if cfg.IPWindow <= 0 {
 		cfg.IPWindow = time.Hour
 	}
+	if cfg.VerifyLimit <= 0 {
+		cfg.VerifyLimit = 20
+	}
+	if cfg.VerifyWindow <= 0 {
+		cfg.VerifyWindow = time.Hour
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &OTP{exec: NewExecutor(store), keys: keys, limiter: limiter, signIn: signIn, waiter: waiter, cfg: cfg, logger: logger}
+	return &OTP{store: store, exec: NewExecutor(store), keys: keys, limiter: limiter, signIn: signIn, waiter: waiter, cfg: cfg, logger: logger}
 }
 
 // Register adds the OTP routes to r (absolute paths: /v1/auth/otp/request and /v1/auth/otp/verify).
@@ -98,7 +116,7 @@ type OTPRequested struct {
 	ExpiresAt                time.Time `json:"-"`
 	ExpiresAtText            string    `json:"expiresAt"`
 	ResendAvailableInSeconds int       `json:"resendAvailableInSeconds"`
-	// IPLimit is the client IP's rate-limit state, for the X-RateLimit-* headers.
+	// IPLimit is the client's rate-limit state, for the X-RateLimit-* headers.
 	IPLimit Decision `json:"-"`
 }
 
@@ -107,18 +125,21 @@ type OTPRequested struct {
 // delivers the code later, from the event.
 func (h *OTP) Request(ctx context.Context, cmd RequestOTP) (OTPRequested, error) {
 	now := h.cfg.Now().UTC()
-	ipDecision, err := h.limiter.Take(ctx, "otp-request-ip:"+cmd.ClientIP, h.cfg.IPLimit, h.cfg.IPWindow, now)
+	group := clientip.Group(cmd.ClientIP)
+	ipDecision, err := h.limiter.Take(ctx, "otp-request-ip:"+group, h.cfg.IPLimit, h.cfg.IPWindow, now)
 	if err != nil {
 		return OTPRequested{}, err
 	}
 	if err := ipDecision.Err("Too many code requests from this address. Try again later."); err != nil {
 		return OTPRequested{}, err
 	}
+	if cmd.Identifier.Kind == IdentifierPhone && !h.smsAllowed(cmd.Identifier.Value) {
+		return OTPRequested{}, phoneCountryRefused()
+	}
 	stream := OTPStream(h.keys, cmd.Identifier.Value)
-	nonce := secret.RandomHex(16)
 	in := otp.RequestInput{
 		Channel: cmd.Identifier.Kind, Address: cmd.Identifier.Value, Purpose: cmd.Purpose, Resend: cmd.Resend,
-		Nonce: nonce, CodeHash: otpCodeHash(h.keys, cmd.Identifier.Value, OTPCode(h.keys, nonce)),
+		Client: otpClient(h.keys, group),
 	}
 	var state otp.State
 	res, err := h.exec.Execute(ctx, CommandIDFrom(ctx), stream, func(s Stream) ([]events.Event, error) {
@@ -129,52 +150,96 @@ func (h *OTP) Request(ctx context.Context, cmd RequestOTP) (OTPRequested, error)
 		return OTPRequested{}, otpError(err)
 	}
 	out := OTPRequested{Sent: true, IPLimit: ipDecision}
-	var sent *events.OTPRequested
+	var sentExpiry time.Time
 	for _, e := range res.Events {
-		if r, ok := e.(events.OTPRequested); ok {
-			sent = &r
+		switch r := e.(type) {
+		case events.OTPRequestedV2:
+			sentExpiry = r.ExpiresAt
+		case events.OTPRequested: // a replayed request from before otp.requested.v2
+			sentExpiry = r.ExpiresAt
 		}
 	}
-	if sent == nil { // a code is open and nothing new was sent
+	if sentExpiry.IsZero() { // a code is open and nothing new was sent
 		out.CodeAlreadySent = true
 		out.ExpiresAt = state.Code.ExpiresAt
 		if wait := state.LastSentAt.Add(otp.Cooldown).Sub(now); wait > 0 {
 			out.ResendAvailableInSeconds = RetrySeconds(wait)
 		}
 	} else {
-		out.ExpiresAt = sent.ExpiresAt
+		out.ExpiresAt = sentExpiry
 		out.ResendAvailableInSeconds = int(otp.Cooldown / time.Second)
 	}
 	out.ExpiresAtText = FormatTime(out.ExpiresAt)
 	return out, nil
 }
 
+// smsAllowed reports whether an E.164 number starts with an allowed country calling code. Country
+// codes are prefix-free (ITU-T E.164), so a prefix match finds the number's one country code.
+func (h *OTP) smsAllowed(e164 string) bool {
+	for _, cc := range h.cfg.SMSCountries {
+		if strings.HasPrefix(e164, "+"+cc) {
+			return true
+		}
+	}
+	return false
+}
+
+func phoneCountryRefused() *HTTPError {
+	return &HTTPError{Status: http.StatusUnprocessableEntity, Code: "PHONE_COUNTRY_NOT_ALLOWED",
+		Message: "This server does not send codes to phone numbers of this country."}
+}
+
 // VerifyOTP presents a code for an identifier.
 type VerifyOTP struct {
 	Identifier Identifier // normalised
 	Code       string     // six digits
+	ClientIP   string
 }
 
-// Verify checks the code, consumes it, and signs the person in. A wrong code is recorded (so the
-// attempt cap holds across instances) before the error is returned.
+// Verify checks the code, consumes it, and signs the person in. Wrong codes are limited per client
+// (counted in PostgreSQL, so across instances) before any work, and recorded in the stream (so the
+// per-code and per-identifier rules hold across instances) before the error is returned.
 func (h *OTP) Verify(ctx context.Context, cmd VerifyOTP) (SignInResult, error) {
 	now := h.cfg.Now().UTC()
+	group := clientip.Group(cmd.ClientIP)
+	// Every verify is counted first and a right one refunded: counting only after a failure
+	// would let concurrent guesses all pass the check before any of them is counted.
+	bucket := "otp-verify-fail:" + group
+	d, err := h.limiter.Take(ctx, bucket, h.cfg.VerifyLimit, h.cfg.VerifyWindow, now)
+	if err != nil {
+		return SignInResult{}, err
+	}
+	if err := d.Err("Too many wrong codes from this address. Try again later."); err != nil {
+		return SignInResult{}, err
+	}
+	res, err := h.verify(ctx, cmd, otpClient(h.keys, group), now)
+	if err == nil {
+		if rerr := h.limiter.Refund(ctx, bucket, d, h.cfg.VerifyWindow); rerr != nil {
+			h.logger.Warn("refund a right code's verify", "error", rerr) // the client just loses one try
+		}
+	}
+	return res, err
+}
+
+func (h *OTP) verify(ctx context.Context, cmd VerifyOTP, client string, now time.Time) (SignInResult, error) {
 	commandID := CommandIDFrom(ctx)
 	stream := OTPStream(h.keys, cmd.Identifier.Value)
-	var after otp.State
+	check := otpCodeCheck(h.keys, cmd.Identifier.Value, cmd.Code)
+	var before otp.State
 	res, err := h.exec.Execute(ctx, commandID, stream, func(s Stream) ([]events.Event, error) {
-		state := otp.Replay(s.Events)
-		evs, err := otp.Verify(state, func(codeHash string) bool {
-			return otpCodeMatches(h.keys, cmd.Identifier.Value, cmd.Code, codeHash)
-		}, now)
-		after = state
-		for _, e := range evs {
-			after = otp.Evolve(after, e)
-		}
-		return evs, err
+		before = otp.Replay(s.Events)
+		return otp.Verify(before, client, check, now)
 	})
 	if err != nil {
-		return SignInResult{}, otpError(err)
+		return SignInResult{}, otpError(verifyRefusal(err, before, now))
+	}
+	if res.Replayed {
+		// The command ID says "same request" but only the caller and the key made it: the body
+		// may differ. A replayed success is a sign-in, so it needs the consumed code again,
+		// inside that code's lifetime; a replayed failure just tells the same failure again.
+		if err := h.recheck(ctx, commandID, stream, check, now); err != nil {
+			return SignInResult{}, err
+		}
 	}
 	verified, left, err := otp.Outcome(res.Events)
 	switch {
@@ -182,13 +247,7 @@ func (h *OTP) Verify(ctx context.Context, cmd VerifyOTP) (SignInResult, error) {
 		return SignInResult{}, &HTTPError{Status: http.StatusUnauthorized, Code: "OTP_INVALID",
 			Message: "The code is not correct.", Details: map[string]any{"attemptsLeft": left}}
 	case errors.Is(err, otp.ErrTooManyAttempts):
-		// Tell the client when a new code can be requested: the request limits decide that.
-		wait := time.Second
-		var le *otp.LimitError
-		if _, rerr := otp.Request(after, otp.RequestInput{Channel: after.Code.Channel, Address: "-", Purpose: otp.PurposeSignIn, Nonce: "-", CodeHash: "-"}, now); errors.As(rerr, &le) {
-			wait = le.RetryAfter
-		}
-		return SignInResult{}, RateLimited("OTP_TOO_MANY_ATTEMPTS", "Too many wrong codes: the code was cancelled. Request a new one.", wait, otp.MaxAttempts, now.Add(wait))
+		return SignInResult{}, tooManyAttempts(before, now)
 	case err != nil:
 		return SignInResult{}, otpError(err)
 	}
@@ -202,10 +261,56 @@ func (h *OTP) Verify(ctx context.Context, cmd VerifyOTP) (SignInResult, error) {
 	return out, nil
 }
 
+// recheck finds the code the replayed verify consumed and checks the presented code against it.
+func (h *OTP) recheck(ctx context.Context, commandID uuid.UUID, stream string, check otp.CodeCheck, now time.Time) error {
+	s, err := Load(ctx, h.store, stream)
+	if err != nil {
+		return err
+	}
+	first := EventID(commandID, stream, 0)
+	for i, r := range s.Records {
+		if r.ID != first {
+			continue
+		}
+		code, ok := otp.Consumed(s.Events, i)
+		switch {
+		case !ok: // the replayed command was a failure: nothing to re-check
+			return nil
+		case !now.Before(code.ExpiresAt):
+			return otpError(otp.ErrExpired)
+		case !check(code):
+			return &HTTPError{Status: http.StatusUnauthorized, Code: "OTP_INVALID",
+				Message: "The code is not correct.", Details: map[string]any{"attemptsLeft": 0}}
+		}
+		return nil
+	}
+	return fmt.Errorf("replayed verify: first event %s not in %s", first, stream)
+}
+
+// verifyRefusal turns ErrTooManyAttempts (the client has no tries left on the open code) into
+// its answer with the time until the code expires, after which the client can ask for a new one.
+func verifyRefusal(err error, before otp.State, now time.Time) error {
+	if errors.Is(err, otp.ErrTooManyAttempts) {
+		return tooManyAttempts(before, now)
+	}
+	return err
+}
+
+func tooManyAttempts(before otp.State, now time.Time) error {
+	wait := max(before.Code.ExpiresAt.Sub(now), time.Second)
+	return RateLimited("OTP_TOO_MANY_ATTEMPTS", "Too many wrong codes from this address for this code. Wait until it expires, then request a new one.",
+		wait, otp.MaxAttempts, now.Add(wait))
+}
+
 // otpError turns the OTP rules into their HTTP answers.
 func otpError(err error) error {
 	var le *otp.LimitError
+	var he *HTTPError
 	switch {
+	case errors.As(err, &he):
+		return err
+	case errors.As(err, &le) && errors.Is(err, otp.ErrGuarded):
+		return RateLimited("OTP_LOCKED", "Too many wrong codes for this identifier from this address. Try again later.", le.RetryAfter, le.Limit, le.Reset)
 	case errors.As(err, &le) && errors.Is(err, otp.ErrLocked):
 		return RateLimited("OTP_LOCKED", "Too many cancelled codes: this identifier is locked for a while.", le.RetryAfter, le.Limit, le.Reset)
 	case errors.As(err, &le):
@@ -294,11 +399,7 @@ func (h *OTP) handleRequest(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	ip := events.MetadataFrom(c.Request.Context()).ClientIP
-	if ip == "" {
-		ip = c.ClientIP()
-	}
-	res, err := h.Request(c.Request.Context(), RequestOTP{Identifier: id, Purpose: purpose, Resend: b.Resend != nil && *b.Resend, ClientIP: ip})
+	res, err := h.Request(c.Request.Context(), RequestOTP{Identifier: id, Purpose: purpose, Resend: b.Resend != nil && *b.Resend, ClientIP: otpClientIP(c)})
 	if err != nil {
 		_ = c.Error(err)
 		return
@@ -311,6 +412,15 @@ func (h *OTP) handleRequest(c *gin.Context) {
 		where = "phone"
 	}
 	c.JSON(http.StatusOK, otpRequestBody{Status: "success", Message: "Verification code sent. Check your " + where + ".", Data: res})
+}
+
+// otpClientIP is the client address the composition root resolved through trusted proxies (the
+// event metadata), or gin's view of it.
+func otpClientIP(c *gin.Context) string {
+	if ip := events.MetadataFrom(c.Request.Context()).ClientIP; ip != "" {
+		return ip
+	}
+	return c.ClientIP()
 }
 
 // OTPVerified is the data of a successful verify.
@@ -337,7 +447,7 @@ func (h *OTP) handleVerify(c *gin.Context) {
 		_ = c.Error(err)
 		return
 	}
-	res, err := h.Verify(c.Request.Context(), VerifyOTP{Identifier: id, Code: *b.Code})
+	res, err := h.Verify(c.Request.Context(), VerifyOTP{Identifier: id, Code: *b.Code, ClientIP: otpClientIP(c)})
 	if err != nil {
 		_ = c.Error(err)
 		return

@@ -57,7 +57,7 @@ func newOTPFixture(t *testing.T, instances int) *otpFixture {
 func (f *otpFixture) server(i int, cfg commands.OTPConfig) *otpServer {
 	cfg.Now = f.clock.now
 	store := pgstore.New(f.pools[i], slog.New(slog.DiscardHandler))
-	acc := commands.NewAccounts(store, f.keys, f.clock.now)
+	acc := commands.NewAccounts(store, f.keys, commands.NewPGRevocations(f.pools[i]), f.clock.now)
 	h := commands.NewOTP(store, f.keys, commands.NewLimiter(f.pools[i]), acc, nil, cfg, slog.New(slog.DiscardHandler))
 	gin.SetMode(gin.TestMode)
 	e := gin.New()
@@ -131,21 +131,21 @@ func (s *otpServer) request(t *testing.T, body string, header ...string) answer 
 	return s.post(t, "/v1/auth/otp/request", body, header...)
 }
 
-func (s *otpServer) verify(t *testing.T, body string) answer {
+func (s *otpServer) verify(t *testing.T, body string, header ...string) answer {
 	t.Helper()
-	return s.post(t, "/v1/auth/otp/verify", body)
+	return s.post(t, "/v1/auth/otp/verify", body, header...)
 }
 
-// sentCode is what the mailer would send: the code derived from the latest otp.requested.v1.
+// sentCode is what the mailer would send: the code derived from the latest otp.requested event.
 func (f *otpFixture) sentCode(t *testing.T, s *otpServer, identifier string) string {
 	t.Helper()
 	recs, err := s.store.ReadStream(t.Context(), commands.OTPStream(f.keys, identifier), 0, 1000)
 	pgtest.Must(t, err, "read otp stream")
 	for i := len(recs) - 1; i >= 0; i-- {
-		if recs[i].Type == events.TypeOTPRequested {
-			ev, err := events.Decode(recs[i].Type, recs[i].Data)
-			pgtest.Must(t, err, "decode")
-			return commands.OTPCode(f.keys, ev.(events.OTPRequested).Nonce)
+		ev, err := events.Decode(recs[i].Type, recs[i].Data)
+		pgtest.Must(t, err, "decode")
+		if code, ok := commands.OTPCodeOf(f.keys, ev); ok {
+			return code
 		}
 	}
 	t.Fatalf("no code requested for %s", identifier)
@@ -276,47 +276,178 @@ func TestOTPRequestIsIdenticalWhateverAccountsExist(t *testing.T) {
 	}
 }
 
-func TestOTPWrongCodesCancelAndLock(t *testing.T) {
+// The client addresses of the tests: the owner's (the fixture's default) and a stranger's.
+const (
+	ownerIP    = "203.0.113.1"
+	strangerIP = "198.51.100.7"
+)
+
+// TestOTPStrangerCannotKeepOwnerOut is the old lockout attack: a stranger asks for codes for
+// alice's address and spends all its tries on each. Its wrong codes are charged to it, not to
+// alice's code or address: alice can still request and sign in, each time.
+func TestOTPStrangerCannotKeepOwnerOut(t *testing.T) {
 	f := newOTPFixture(t, 1)
 	s := f.server(0, commands.OTPConfig{AutoCreate: true})
+	body := func(code string) string { return `{"email":"alice@example.com","code":"` + code + `"}` }
 
-	cancelOne := func(t *testing.T, after time.Duration) string {
-		t.Helper()
-		if a := s.request(t, aliceBody); a.status != http.StatusOK {
-			t.Fatalf("request: %d %s", a.status, a.raw)
+	for round := range 3 {
+		if a := s.request(t, aliceBody, "X-Test-IP", strangerIP); a.status != http.StatusOK {
+			t.Fatalf("round %d: stranger's request: %d %s", round, a.status, a.raw)
 		}
 		code := f.sentCode(t, s, "alice@example.com")
-		f.clock.advance(after)
 		for left := otp.MaxAttempts - 1; left > 0; left-- {
-			a := s.verify(t, `{"email":"alice@example.com","code":"`+wrongCode(code)+`"}`)
+			a := s.verify(t, body(wrongCode(code)), "X-Test-IP", strangerIP)
 			wantError(t, a, http.StatusUnauthorized, "OTP_INVALID")
 			if a.body["attemptsLeft"] != float64(left) {
 				t.Fatalf("attemptsLeft = %v, want %d", a.body["attemptsLeft"], left)
 			}
 		}
-		a := s.verify(t, `{"email":"alice@example.com","code":"`+wrongCode(code)+`"}`)
+		a := s.verify(t, body(wrongCode(code)), "X-Test-IP", strangerIP)
 		wantError(t, a, http.StatusTooManyRequests, "OTP_TOO_MANY_ATTEMPTS")
-		return code
+		wantRetry(t, a, int(otp.CodeTTL/time.Second)) // until the code expires
+		// The stranger's tries on this code are spent: even the right code is not checked for it.
+		wantError(t, s.verify(t, body(code), "X-Test-IP", strangerIP), http.StatusTooManyRequests, "OTP_TOO_MANY_ATTEMPTS")
+
+		// The owner asks for a code (the open one is in their inbox) and signs in with it.
+		f.clock.advance(time.Minute)
+		if a := s.request(t, aliceBody, "X-Test-IP", ownerIP); a.status != http.StatusOK {
+			t.Fatalf("round %d: owner's request: %d %s", round, a.status, a.raw)
+		}
+		if a := s.verify(t, body(f.sentCode(t, s, "alice@example.com")), "X-Test-IP", ownerIP); a.status != http.StatusOK {
+			t.Fatalf("round %d: owner's sign-in: %d %s", round, a.status, a.raw)
+		}
+		f.clock.advance(2 * time.Minute) // past the cooldown: the stranger starts over
 	}
+}
 
-	code := cancelOne(t, 30*time.Second) // cancelled at 14:23:30
-	// The cancelled code no longer works, even when right.
+// TestOTPFailedVerifiesAreLimitedPerClient: at most 20 wrong codes an hour from one client, over
+// any number of addresses and API instances; an IPv6 client is its /64; right codes do not count.
+func TestOTPFailedVerifiesAreLimitedPerClient(t *testing.T) {
+	f := newOTPFixture(t, 2)
+	one := f.server(0, commands.OTPConfig{AutoCreate: true})
+	two := f.server(1, commands.OTPConfig{AutoCreate: true})
+	attacker := func(i int) string { return fmt.Sprintf("2001:db8:1:2::%x", i+1) } // one /64, many addresses
+
+	codes := map[string]string{}
+	for i := range 5 {
+		addr := fmt.Sprintf("user%d@example.com", i)
+		if a := one.request(t, `{"email":"`+addr+`"}`, "X-Test-IP", ownerIP); a.status != http.StatusOK {
+			t.Fatalf("request %s: %d %s", addr, a.status, a.raw)
+		}
+		codes[addr] = f.sentCode(t, one, addr)
+	}
+	// A right code is refunded: it does not count toward the client's wrong codes.
+	if a := one.verify(t, `{"email":"user4@example.com","code":"`+codes["user4@example.com"]+`"}`, "X-Test-IP", attacker(99)); a.status != http.StatusOK {
+		t.Fatalf("right code: %d %s", a.status, a.raw)
+	}
+	for i := range 20 { // 20 wrong codes over 4 addresses (5 each), alternating instances
+		s := one
+		if i%2 == 1 {
+			s = two
+		}
+		addr := fmt.Sprintf("user%d@example.com", i/5)
+		a := s.verify(t, `{"email":"`+addr+`","code":"`+wrongCode(codes[addr])+`"}`, "X-Test-IP", attacker(i))
+		if a.status != http.StatusUnauthorized && a.status != http.StatusTooManyRequests || a.body["code"] == "RATE_LIMITED" {
+			t.Fatalf("wrong code %d: %d %s", i, a.status, a.raw)
+		}
+	}
+	// The 21st try is refused before any work, even with a right code, from any address of the /64.
+	a := two.verify(t, `{"email":"user0@example.com","code":"`+codes["user0@example.com"]+`"}`, "X-Test-IP", "2001:db8:1:2:ffff::1")
+	wantError(t, a, http.StatusTooManyRequests, "RATE_LIMITED")
+	wantRetry(t, a, 3600)
+	if a.header.Get("X-RateLimit-Limit") != "20" || a.header.Get("X-RateLimit-Remaining") != "0" {
+		t.Errorf("headers %v", a.header)
+	}
+	// Another client (the owner) is not throttled and signs in with the same code.
+	if a := one.verify(t, `{"email":"user0@example.com","code":"`+codes["user0@example.com"]+`"}`, "X-Test-IP", "2001:db8:1:3::1"); a.status != http.StatusOK {
+		t.Errorf("another /64: %d %s", a.status, a.raw)
+	}
+	// The window ends after an hour.
+	f.clock.advance(time.Hour)
+	one.request(t, `{"email":"user1@example.com"}`, "X-Test-IP", ownerIP)
+	if a := one.verify(t, `{"email":"user1@example.com","code":"`+f.sentCode(t, one, "user1@example.com")+`"}`, "X-Test-IP", attacker(0)); a.status != http.StatusOK {
+		t.Errorf("after the window: %d %s", a.status, a.raw)
+	}
+}
+
+// TestOTPStreamHoldsNoSecret: the otp stream holds neither a nonce nor any hash of a code, only
+// what the code is derived from with the server secret.
+func TestOTPStreamHoldsNoSecret(t *testing.T) {
+	f := newOTPFixture(t, 1)
+	s := f.server(0, commands.OTPConfig{AutoCreate: true})
+	s.request(t, aliceBody)
+	first := f.sentCode(t, s, "alice@example.com")
+	wantError(t, s.verify(t, `{"email":"alice@example.com","code":"`+wrongCode(first)+`"}`), http.StatusUnauthorized, "OTP_INVALID")
+	if a := s.verify(t, `{"email":"alice@example.com","code":"`+first+`"}`); a.status != http.StatusOK {
+		t.Fatalf("verify: %d %s", a.status, a.raw)
+	}
+	recs, err := s.store.ReadStream(t.Context(), commands.OTPStream(f.keys, "alice@example.com"), 0, 100)
+	pgtest.Must(t, err, "read")
+	hash := commands.OTPCodeHashV1(f.keys, "alice@example.com", first)
+	for _, r := range recs {
+		if !strings.HasSuffix(r.Type, ".v2") {
+			t.Errorf("new code wrote %s", r.Type)
+		}
+		var fields map[string]any
+		pgtest.Must(t, json.Unmarshal(r.Data, &fields), "data")
+		for _, k := range []string{"nonce", "codeHash"} {
+			if _, ok := fields[k]; ok {
+				t.Errorf("%s stores %s: %s", r.Type, k, r.Data)
+			}
+		}
+		for _, secret := range []string{first, hash} {
+			if bytes.Contains(r.Data, []byte(secret)) || bytes.Contains(r.Metadata, []byte(secret)) {
+				t.Errorf("%s holds %q: %s", r.Type, secret, r.Data)
+			}
+		}
+		if bytes.Contains(r.Data, []byte(ownerIP)) {
+			t.Errorf("%s holds the client IP: %s", r.Type, r.Data)
+		}
+	}
+}
+
+// TestOTPOpenV1CodeStillVerifies: a code issued as otp.requested.v1 before the upgrade (nonce and
+// code hash) verifies once, and what is appended for it is v2.
+func TestOTPOpenV1CodeStillVerifies(t *testing.T) {
+	f := newOTPFixture(t, 1)
+	s := f.server(0, commands.OTPConfig{AutoCreate: true})
+	nonce := "00112233445566778899aabbccddeeff"
+	code := commands.OTPCode(f.keys, nonce)
+	now := f.clock.now()
+	d, err := events.Encode(events.OTPRequested{Channel: "email", Address: "alice@example.com", Purpose: "signin", Nonce: nonce,
+		CodeHash: commands.OTPCodeHashV1(f.keys, "alice@example.com", code), RequestedAt: now, ExpiresAt: now.Add(otp.CodeTTL)}, uuid.New(), events.Metadata{})
+	pgtest.Must(t, err, "encode")
+	stream := commands.OTPStream(f.keys, "alice@example.com")
+	_, err = s.store.Append(t.Context(), stream, events.NoStream(), []events.EventData{d})
+	pgtest.Must(t, err, "append v1")
+
+	if got := f.sentCode(t, s, "alice@example.com"); got != code {
+		t.Fatalf("code of the v1 event = %s, want %s", got, code)
+	}
+	wantError(t, s.verify(t, `{"email":"alice@example.com","code":"`+wrongCode(code)+`"}`), http.StatusUnauthorized, "OTP_INVALID")
+	if a := s.verify(t, `{"email":"alice@example.com","code":"`+code+`"}`); a.status != http.StatusOK {
+		t.Fatalf("verify the v1 code: %d %s", a.status, a.raw)
+	}
 	wantError(t, s.verify(t, `{"email":"alice@example.com","code":"`+code+`"}`), http.StatusUnauthorized, "OTP_EXPIRED")
+	recs, err := s.store.ReadStream(t.Context(), stream, 1, 100)
+	pgtest.Must(t, err, "read")
+	if len(recs) != 2 || recs[0].Type != events.TypeOTPAttemptFailedV2 || recs[1].Type != events.TypeOTPVerifiedV2 {
+		t.Errorf("appended after the v1 code: %v", recs)
+	}
+}
 
-	// Second cancel late in the first window, third in the next window (so the hourly request limit
-	// does not hide the lock): 3 cancels within an hour lock the identifier for 15 minutes.
-	f.clock.advance(53*time.Minute + 30*time.Second) // 15:17
-	cancelOne(t, 0)
-	f.clock.advance(6 * time.Minute) // 15:23, a new request window
-	cancelOne(t, 0)                  // cancelled at 15:23, 59.5 minutes after the first: locked until 15:38
-
-	f.clock.advance(time.Minute)
-	a := s.request(t, aliceBody)
-	wantError(t, a, http.StatusTooManyRequests, "OTP_LOCKED")
-	wantRetry(t, a, 14*60)
-	f.clock.advance(14 * time.Minute)
-	if a := s.request(t, aliceBody); a.status != http.StatusOK {
-		t.Errorf("after the lock: %d %s", a.status, a.raw)
+func TestOTPRequestsAreLimitedPerIPv6Slash64(t *testing.T) {
+	f := newOTPFixture(t, 1)
+	s := f.server(0, commands.OTPConfig{AutoCreate: true})
+	for i := range 10 {
+		ip := fmt.Sprintf("2001:db8:aa:bb:%x::1", i) // ten addresses of one /64
+		if a := s.request(t, fmt.Sprintf(`{"email":"user%d@example.com"}`, i), "X-Test-IP", ip); a.status != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, a.status, a.raw)
+		}
+	}
+	wantError(t, s.request(t, `{"email":"user10@example.com"}`, "X-Test-IP", "2001:db8:aa:bb::ffff"), http.StatusTooManyRequests, "RATE_LIMITED")
+	if a := s.request(t, `{"email":"user10@example.com"}`, "X-Test-IP", "2001:db8:aa:bc::1"); a.status != http.StatusOK {
+		t.Errorf("the next /64: %d %s", a.status, a.raw)
 	}
 }
 
@@ -415,8 +546,8 @@ func TestOTPLimitsHoldAcrossInstances(t *testing.T) {
 func TestOTPPhoneAndChannels(t *testing.T) {
 	f := newOTPFixture(t, 1)
 	emailOnly := f.server(0, commands.OTPConfig{AutoCreate: true})
-	phoneOnly := f.server(0, commands.OTPConfig{AutoCreate: true, Channels: []string{"phone"}})
-	both := f.server(0, commands.OTPConfig{AutoCreate: true, Channels: []string{"email", "phone"}})
+	phoneOnly := f.server(0, commands.OTPConfig{AutoCreate: true, Channels: []string{"phone"}, SMSCountries: []string{"91"}})
+	both := f.server(0, commands.OTPConfig{AutoCreate: true, Channels: []string{"email", "phone"}, SMSCountries: []string{"1", "91"}})
 
 	wantError(t, emailOnly.request(t, `{"phone":"+919876543210"}`), http.StatusBadRequest, "CHANNEL_DISABLED")
 	wantError(t, phoneOnly.request(t, aliceBody), http.StatusBadRequest, "CHANNEL_DISABLED")
@@ -427,6 +558,24 @@ func TestOTPPhoneAndChannels(t *testing.T) {
 	}
 	code := f.sentCode(t, both, "+919876543210")
 	wantError(t, emailOnly.verify(t, `{"phone":"+919876543210","code":"`+code+`"}`), http.StatusBadRequest, "CHANNEL_DISABLED")
+
+	// Only numbers of allowed country calling codes get a code; nothing is written for others.
+	for _, n := range []string{"+4915112345678", "+447700900123", "+9198765", "+19"} {
+		a := both.request(t, `{"phone":"`+n+`"}`)
+		if n == "+9198765" || n == "+19" {
+			wantError(t, a, http.StatusBadRequest, "INVALID_REQUEST") // not E.164 at all
+			continue
+		}
+		wantError(t, a, http.StatusUnprocessableEntity, "PHONE_COUNTRY_NOT_ALLOWED")
+		if _, err := both.store.ReadStream(t.Context(), commands.OTPStream(f.keys, n), 0, 10); !errors.Is(err, events.ErrStreamNotFound) {
+			t.Errorf("%s: a refused number has an otp stream: %v", n, err)
+		}
+	}
+	if a := both.request(t, `{"phone":"+14155550123"}`); a.status != http.StatusOK {
+		t.Errorf("+1: %d %s", a.status, a.raw)
+	}
+	none := f.server(0, commands.OTPConfig{AutoCreate: true, Channels: []string{"phone"}})
+	wantError(t, none.request(t, `{"phone":"+14155550124"}`), http.StatusUnprocessableEntity, "PHONE_COUNTRY_NOT_ALLOWED")
 	a = phoneOnly.verify(t, `{"phone":"+919876543210","code":"`+code+`"}`)
 	if a.status != http.StatusOK || a.data()["phone"] != "+919876543210" || a.data()["email"] != nil {
 		t.Errorf("phone verify: %d %s", a.status, a.raw)
@@ -497,4 +646,48 @@ func TestOTPVerifyAnswers500WhenSignInFails(t *testing.T) {
 	wantError(t, a, http.StatusInternalServerError, "SERVER_ERROR")
 	// The code was consumed: the client redoes the whole flow (spec §4.2).
 	wantError(t, s.verify(t, `{"email":"alice@example.com","code":"`+f.sentCode(t, s, "alice@example.com")+`"}`), http.StatusUnauthorized, "OTP_EXPIRED")
+}
+
+// TestOTPCodeV2DependsOnEveryInput: the derived code changes with the identifier, the code's
+// number and its issue time (to the nanosecond), so no two codes of the stream data repeat.
+func TestOTPCodeV2DependsOnEveryInput(t *testing.T) {
+	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
+	pgtest.Must(t, err, "keyring")
+	base := commands.OTPCodeV2(keys, "a@example.com", 1, otpT0)
+	if len(base) != 6 || !sixDigits(base) {
+		t.Fatalf("code %q is not six digits", base)
+	}
+	// Each variation is tried on 20 inputs: one collision in 10^6 is luck, 20 are a bug.
+	same := map[string]int{}
+	for i := range 20 {
+		at := otpT0.Add(time.Duration(i))
+		ref := commands.OTPCodeV2(keys, "a@example.com", 1, at)
+		if commands.OTPCodeV2(keys, "b@example.com", 1, at) == ref {
+			same["identifier"]++
+		}
+		if commands.OTPCodeV2(keys, "a@example.com", 2, at) == ref {
+			same["number"]++
+		}
+		if commands.OTPCodeV2(keys, "a@example.com", 1, at.Add(time.Nanosecond)) == ref {
+			same["issue time"]++
+		}
+		other, _ := secret.New([]byte("fedcba9876543210fedcba9876543210"))
+		if commands.OTPCodeV2(other, "a@example.com", 1, at) == ref {
+			same["server secret"]++
+		}
+	}
+	for input, n := range same {
+		if n > 1 {
+			t.Errorf("the code ignores the %s (%d of 20 equal)", input, n)
+		}
+	}
+}
+
+func sixDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }

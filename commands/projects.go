@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -244,6 +246,9 @@ func (p *Projects) Create(ctx context.Context, commandID uuid.UUID, accountID st
 		p.release(ctx, commandID, projectID, s, now)
 		return Created{}, err
 	}
+	if err := p.replayedPassword(res, in.Password); err != nil {
+		return Created{}, err
+	}
 	ev, ok := firstOf[events.ProjectCreated](res.Events)
 	if !ok {
 		return Created{}, fmt.Errorf("create %s: no created event", projectID)
@@ -309,7 +314,7 @@ func (p *Projects) passwordHash(pw *string, bad domain.Invalid) (string, error) 
 		bad["password"] = "must be 1 to 255 characters"
 		return "", nil
 	}
-	return HashSitePassword(*pw)
+	return p.sealSitePassword(*pw)
 }
 
 // reserve takes an explicit slug (ErrTaken when another project holds it) or the first free
@@ -355,8 +360,8 @@ func (p *Projects) release(ctx context.Context, commandID uuid.UUID, projectID, 
 	}
 }
 
-// TempCreated is the outcome of a temporary create; ClaimToken is shown once and stored only as
-// a keyed hash.
+// TempCreated is the outcome of a temporary create; ClaimToken is shown once and never stored:
+// it is derived from the project ID with the server secret.
 type TempCreated struct {
 	ProjectID  string
 	Slug       string
@@ -365,29 +370,73 @@ type TempCreated struct {
 	Position   events.Position
 }
 
-// claimTokenChars are the characters of a claim token (32 alphanumerics, ~190 bits).
-const claimTokenChars = "abcdefghijklmnopqrstuvwxyz0123456789"
+// claimTokenLen is the length of a claim token: the project ID and a 128-bit keyed MAC of it,
+// hex. Tokens of claimTokenLenV1 (32 alphanumerics) were random-looking and are checked by
+// their recorded hash.
+const (
+	claimTokenLen   = 64
+	claimTokenLenV1 = 32
+)
 
-// claimToken derives the claim token from the command ID with the server secret: a retried
-// command shows the same token, and nobody without the secret can derive it.
-func (p *Projects) claimToken(commandID uuid.UUID) string {
-	sum := p.keys.Sum("issue-claim-token", commandID.String())
-	b := make([]byte, 32)
-	for i := range b {
-		b[i] = claimTokenChars[int(sum[i])%len(claimTokenChars)]
-	}
-	return string(b)
+// claimToken derives the claim token of a temporary project from its ID with the server secret:
+// a replayed create shows the same token without storing it anywhere, a claim finds its
+// project from the token itself, and nobody without the secret can make one.
+func (p *Projects) claimToken(projectID uuid.UUID) string {
+	mac := p.keys.Sum(secret.PurposeClaimIssue, projectID.String())
+	return hex.EncodeToString(projectID[:]) + hex.EncodeToString(mac[:16])
 }
 
-// CreateTemp creates an anonymous project that expires after the temporary TTL.
+// claimTarget finds the project a presented claim token names, and the check of the token
+// against that project's state: a derived token is re-derived and compared in constant time,
+// an older token by its keyed hash recorded in the project's creation.
+func (p *Projects) claimTarget(ctx context.Context, token string) (string, func(project.State) bool, error) {
+	switch len(token) {
+	case claimTokenLen:
+		raw, err := hex.DecodeString(token[:32])
+		if err != nil {
+			return "", nil, project.ErrNotFound
+		}
+		id, err := uuid.FromBytes(raw)
+		if err != nil {
+			return "", nil, project.ErrNotFound
+		}
+		ok := subtle.ConstantTimeCompare([]byte(p.claimToken(id)), []byte(token)) == 1
+		if !ok {
+			return "", nil, project.ErrNotFound
+		}
+		return id.String(), func(st project.State) bool { return st.ClaimTokenHash == "" }, nil
+	case claimTokenLenV1:
+		hash := p.keys.Hash(secret.PurposeClaim, token)
+		projectID, err := p.lookup.ByClaimHash(ctx, hash)
+		if errors.Is(err, ErrNotFound) {
+			return "", nil, project.ErrNotFound
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return projectID, func(st project.State) bool { return st.ClaimTokenMatches(hash) }, nil
+	}
+	return "", nil, project.ErrNotFound
+}
+
+// CreateTemp creates an anonymous project that expires after the temporary TTL. A repeat of the
+// same command (same Idempotency-Key and request) answers from the project's creation event, so
+// its answer, which holds the claim token, is never stored (WriteRoute.SecretAnswer).
 func (p *Projects) CreateTemp(ctx context.Context, commandID uuid.UUID, up Upload) (TempCreated, error) {
 	now := p.now().UTC()
 	projectID := subID(commandID, "project")
-	token := p.claimToken(commandID)
-	cmd := project.CreateTemp{ProjectID: projectID, ClaimTokenHash: p.keys.Hash(secret.PurposeClaim, token),
-		TTL: p.tempTTL, Deployment: up.deployment(subID(commandID, "deployment"))}
+	token := p.claimToken(uuid.MustParse(projectID))
+	// A replay reserves no new slug and stores no files: Execute recognises the command's own
+	// creation (or refuses another request under its key) before anything is decided.
+	res, err := p.exec.Execute(ctx, commandID, project.Stream(projectID), func(Stream) ([]events.Event, error) { return nil, nil })
+	if err != nil {
+		return TempCreated{}, err
+	}
+	if res.Replayed {
+		return tempCreated(projectID, token, res)
+	}
+	cmd := project.CreateTemp{ProjectID: projectID, TTL: p.tempTTL, Deployment: up.deployment(subID(commandID, "deployment"))}
 	var s string
-	var err error
 	for range autoSlugTries {
 		s = slug.Random(rand.IntN)
 		if err = p.reserveOne(ctx, commandID, projectID, s, now); !errors.Is(err, slug.ErrTaken) {
@@ -404,13 +453,17 @@ func (p *Projects) CreateTemp(ctx context.Context, commandID uuid.UUID, up Uploa
 		p.release(ctx, commandID, projectID, s, now)
 		return TempCreated{}, err
 	}
-	res, err := p.exec.Execute(ctx, commandID, project.Stream(projectID), func(st Stream) ([]events.Event, error) {
+	res, err = p.exec.Execute(ctx, commandID, project.Stream(projectID), func(st Stream) ([]events.Event, error) {
 		return cmd.Decide(project.Replay(st.Events), now)
 	})
 	if err != nil {
 		p.release(ctx, commandID, projectID, s, now)
 		return TempCreated{}, err
 	}
+	return tempCreated(projectID, token, res)
+}
+
+func tempCreated(projectID, token string, res Result) (TempCreated, error) {
 	ev, ok := firstOf[events.ProjectCreated](res.Events)
 	if !ok || ev.Settings.ExpiresAt == nil {
 		return TempCreated{}, fmt.Errorf("create temp %s: no created event", projectID)
@@ -452,7 +505,11 @@ func (p *Projects) Push(ctx context.Context, commandID uuid.UUID, accountID, pro
 	if err != nil {
 		return Pushed{}, err
 	}
-	if _, done := replayed(st, commandID, EventID(commandID, stream, 0)); !done {
+	_, done, err := replayed(st, commandID, EventID(commandID, stream, 0), RequestFingerprintFrom(ctx))
+	if err != nil {
+		return Pushed{}, err
+	}
+	if !done {
 		if _, err := decide(project.Replay(st.Events), p.now().UTC()); err != nil {
 			return Pushed{}, err
 		}
@@ -576,6 +633,9 @@ func (p *Projects) Update(ctx context.Context, commandID uuid.UUID, accountID, p
 	res, err := p.exec.Execute(ctx, commandID, project.Stream(projectID), func(st Stream) ([]events.Event, error) {
 		return project.UpdateSettings(project.Replay(st.Events), accountID, plan, patch, now)
 	})
+	if err == nil && in.Password.Set {
+		err = p.replayedPassword(res, in.Password.Value)
+	}
 	if err != nil {
 		if newSlug != "" {
 			p.release(ctx, commandID, projectID, newSlug, now)
@@ -660,15 +720,8 @@ type Claimed struct {
 
 // Claim moves the temporary project of token into accountID's account.
 func (p *Projects) Claim(ctx context.Context, commandID uuid.UUID, accountID, token string) (out Claimed, err error) {
-	if len(token) != 32 {
-		return Claimed{}, project.ErrNotFound
-	}
-	hash := p.keys.Hash(secret.PurposeClaim, token)
-	projectID, err := p.lookup.ByClaimHash(ctx, hash)
+	projectID, tokenValid, err := p.claimTarget(ctx, token)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Claimed{}, project.ErrNotFound
-		}
 		return Claimed{}, err
 	}
 	release, err := p.hold(ctx, accountID)
@@ -683,7 +736,7 @@ func (p *Projects) Claim(ctx context.Context, commandID uuid.UUID, accountID, to
 	var st project.State
 	res, err := p.exec.Execute(ctx, commandID, project.Stream(projectID), func(s Stream) ([]events.Event, error) {
 		st = project.Replay(s.Events)
-		return project.Claim(st, hash, accountID, plan, usage, p.now().UTC())
+		return project.Claim(st, tokenValid(st), accountID, plan, usage, p.now().UTC())
 	})
 	if err != nil {
 		return Claimed{}, err

@@ -2,11 +2,9 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/litehost/litehost/domain/project"
-	"github.com/litehost/litehost/events/secret"
 )
 
 // ClaimView is what the browser claim page shows of the project a claim token names, before
@@ -39,22 +37,4 @@ func (p *Projects) ClaimView(ctx context.Context, token string) (ClaimView, erro
 		return ClaimView{}, project.ErrNotFound
 	}
 	return v, nil
-}
-
-// claimTarget finds the project a presented claim token names, and the check of the token against
-// that project's state. (The branch that derives claim tokens from the project ID brings its own
-// claimTarget with this signature: when merging it, keep that one and delete this one.)
-func (p *Projects) claimTarget(ctx context.Context, token string) (string, func(project.State) bool, error) {
-	if len(token) != 32 {
-		return "", nil, project.ErrNotFound
-	}
-	hash := p.keys.Hash(secret.PurposeClaim, token)
-	projectID, err := p.lookup.ByClaimHash(ctx, hash)
-	if errors.Is(err, ErrNotFound) {
-		return "", nil, project.ErrNotFound
-	}
-	if err != nil {
-		return "", nil, err
-	}
-	return projectID, func(st project.State) bool { return st.ClaimTokenHash != "" && st.ClaimTokenHash == hash }, nil
 }

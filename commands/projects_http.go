@@ -14,6 +14,7 @@ import (
 	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/project"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/internal/clientip"
 )
 
 // Receiver reads a multipart upload (streamed, with the limits of DESIGN §7 and the ZIP detection
@@ -160,13 +161,15 @@ func (r *ProjectRoutes) createTemp(c *gin.Context) {
 	if ip == "" {
 		ip = c.ClientIP()
 	}
+	// One IPv6 client owns a whole /64: count it as one client, not 2^64.
+	client := clientip.Group(ip)
 	now := r.now()
 	for _, l := range []struct {
 		n      int
 		window time.Duration
 		name   string
 	}{{tempPerMinute, time.Minute, "temp-upload-minute:"}, {tempPerHour, time.Hour, "temp-upload-hour:"}} {
-		d, err := r.limiter.Take(ctx, l.name+ip, l.n, l.window, now)
+		d, err := r.limiter.Take(ctx, l.name+client, l.n, l.window, now)
 		if err != nil {
 			fail(c, err)
 			return

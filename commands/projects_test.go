@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -223,8 +224,8 @@ func TestProjectLifecycle(t *testing.T) {
 		t.Errorf("password returned: %v", g)
 	}
 	var hash string
-	if err := e.pool.QueryRow(t.Context(), `SELECT password_hash FROM projects WHERE id = $1`, id).Scan(&hash); err != nil || !strings.HasPrefix(hash, "$argon2id$") {
-		t.Errorf("stored password = %q, %v; want an argon2id hash", hash, err)
+	if err := e.pool.QueryRow(t.Context(), `SELECT password_hash FROM projects WHERE id = $1`, id).Scan(&hash); err != nil || !strings.HasPrefix(hash, "sealed:v1:") || strings.Contains(hash, "argon2id") {
+		t.Errorf("stored password = %q, %v; want a sealed argon2id hash", hash, err)
 	}
 	e.json(t, "PATCH", "/v1/projects/"+id, acc, map[string]any{"title": 5, "bogus": true}).want(t, 422, "VALIDATION_FAILED")
 	e.do(t, "PATCH", "/v1/projects/"+id, acc, strings.NewReader("{nope"), "application/json").want(t, 400, "INVALID_JSON")
@@ -408,7 +409,7 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 	d := r.data()
 	token, _ := d["claimToken"].(string)
 	s, _ := d["slug"].(string)
-	if len(token) != 32 || slug.Validate(s) != "" || d["url"] != "http://"+s+".sites.test:8080" ||
+	if len(token) != 64 || slug.Validate(s) != "" || d["url"] != "http://"+s+".sites.test:8080" ||
 		d["claimUrl"] != "http://localhost:8080/claim/"+token || d["projectId"] == nil {
 		t.Errorf("temp = %v", d)
 	}
@@ -416,9 +417,15 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 	if err != nil || !exp.Equal(e.clock.now().Add(15*time.Minute)) {
 		t.Errorf("expiresAt = %v (%v), want now+15m", d["expiresAt"], err)
 	}
-	var stored string
-	if err := e.pool.QueryRow(t.Context(), `SELECT claim_token_hash FROM projects WHERE slug = $1`, s).Scan(&stored); err != nil || stored == token || len(stored) != 64 {
-		t.Errorf("stored claim token = %q, %v; want a keyed hash", stored, err)
+	// The token is derived from the project ID with the server secret: nothing of it is stored,
+	// not even a hash, in the read model or the creation event.
+	var stored *string
+	if err := e.pool.QueryRow(t.Context(), `SELECT claim_token_hash FROM projects WHERE slug = $1`, s).Scan(&stored); err != nil || stored != nil {
+		t.Errorf("stored claim token hash = %v, %v; want none", stored, err)
+	}
+	if created, err := commands.Load(t.Context(), e.store, project.Stream(d["projectId"].(string))); err != nil ||
+		len(created.Records) != 1 || strings.Contains(string(created.Records[0].Data), "claimToken") {
+		t.Errorf("creation event = %v, %v; want one without a claim token hash", created.Records, err)
 	}
 
 	// Per-IP limit: 3 a minute (one used above), other IPs unaffected.
@@ -431,6 +438,12 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 		t.Errorf("429 without Retry-After: %v", limited.Header)
 	}
 	e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "192.0.2.2").want(t, 200, "")
+	// An IPv6 client is counted by its /64: three addresses of one /64 share one allowance.
+	for _, ip := range []string{"2001:db8:7:7::1", "2001:db8:7:7::2", "2001:db8:7:7:ffff::3"} {
+		e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", ip).want(t, 200, "")
+	}
+	e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "2001:db8:7:7:abcd::9").want(t, 429, "RATE_LIMITED")
+	e.upload(t, "POST", "/v1/projects/temp", "", nil, siteFiles, "X-Test-IP", "2001:db8:7:8::1").want(t, 200, "")
 	e.upload(t, "POST", "/v1/projects/temp", "", nil, []upFile{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}, {"f", "6"}}, "X-Test-IP", "192.0.2.3").want(t, 413, "UPLOAD_TOO_LARGE")
 
 	// Claim on free: +7 days; again: 409; unknown token: 404.
@@ -443,11 +456,15 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 	}
 	e.json(t, "POST", "/v1/projects/claim/"+token, e.account(t, "pro"), nil).want(t, 409, "ALREADY_CLAIMED")
 	e.json(t, "POST", "/v1/projects/claim/"+strings.Repeat("z", 32), acc, nil).want(t, 404, "NOT_FOUND")
+	// A token naming the project with a forged MAC is unknown too.
+	paidTok := r2.data()["claimToken"].(string)
+	forged := paidTok[:32] + strings.Repeat("0", 32)
+	e.json(t, "POST", "/v1/projects/claim/"+forged, acc, nil).want(t, 404, "NOT_FOUND")
+	e.json(t, "POST", "/v1/projects/claim/"+paidTok[:63]+"x", acc, nil).want(t, 404, "NOT_FOUND")
 	g := e.json(t, "GET", "/v1/projects/"+d["projectId"].(string), acc, nil)
 	g.want(t, 200, "")
 
 	// Paid claim: permanent.
-	paidTok := r2.data()["claimToken"].(string)
 	c = e.json(t, "POST", "/v1/projects/claim/"+paidTok, e.account(t, "pro"), nil)
 	c.want(t, 200, "")
 	if c.data()["expiresAt"] != nil {
@@ -480,5 +497,33 @@ func TestTemporaryProjectsAndClaims(t *testing.T) {
 	}
 	if ok, err := e.projects.Expire(t.Context(), unclaimed["projectId"].(string), e.clock.now()); ok || err != nil {
 		t.Errorf("repeated expire = %v, %v", ok, err)
+	}
+}
+
+// A temporary project created before claim tokens were derived from the project ID has only
+// the keyed hash of its random 32-character token in its creation event: that token still claims
+// it, and a derived-format token for the same project does not.
+func TestLegacyClaimTokenStillClaims(t *testing.T) {
+	e := newProjEnv(t)
+	keys, err := secret.New(bytes.Repeat([]byte("k"), 32))
+	pgtest.Must(t, err, "keyring")
+	pid := uuid.New()
+	token := strings.Repeat("a1", 16)
+	exp := e.clock.now().Add(10 * time.Minute)
+	pos := appendEvents(t, e.store, project.Stream(pid.String()), events.ProjectCreated{
+		ProjectID: pid.String(), Temporary: true, ClaimTokenHash: keys.Hash(secret.PurposeClaim, token),
+		Settings:   events.ProjectSettings{Title: "legacy-site", Slug: "legacy-site", Status: "public", Access: "public", ExpiresAt: &exp},
+		Deployment: events.Deployment{DeploymentID: uuid.NewString(), Version: 1, ManifestHash: strings.Repeat("0", 64), Type: "html", FileCount: 1, SizeBytes: 1, IndexPath: "index.html"},
+		At:         e.clock.now(),
+	})
+	pgtest.Must(t, e.runner.WaitFor(t.Context(), pos), "wait for project")
+	acc := e.account(t, "free")
+	derived := hex.EncodeToString(pid[:]) + hex.EncodeToString(keys.Sum(secret.PurposeClaimIssue, pid.String())[:16])
+	e.json(t, "POST", "/v1/projects/claim/"+derived, acc, nil).want(t, 404, "NOT_FOUND")
+	e.json(t, "POST", "/v1/projects/claim/"+strings.Repeat("b2", 16), acc, nil).want(t, 404, "NOT_FOUND")
+	c := e.json(t, "POST", "/v1/projects/claim/"+token, acc, nil)
+	c.want(t, 200, "")
+	if c.data()["projectId"] != pid.String() {
+		t.Errorf("claimed %v", c.data())
 	}
 }

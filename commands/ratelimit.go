@@ -64,6 +64,20 @@ func (l *Limiter) Take(ctx context.Context, bucket string, limit int, window tim
 	return d, nil
 }
 
+// refundSQL uncounts one request of the window that is still current; a window that has been
+// replaced since (or pruned) is left alone.
+const refundSQL = `UPDATE rate_limits SET count = count - 1 WHERE bucket = $1 AND window_start = $2 AND count > 0`
+
+// Refund uncounts one request that d (a Decision of Take on bucket with window) counted, for
+// limits that count only failures: take before the work so concurrent requests cannot overshoot
+// the limit, refund when the work succeeded.
+func (l *Limiter) Refund(ctx context.Context, bucket string, d Decision, window time.Duration) error {
+	if _, err := l.pool.Exec(ctx, refundSQL, bucket, d.Reset.Add(-window)); err != nil {
+		return fmt.Errorf("rate limit %s: refund: %w", bucket, err)
+	}
+	return nil
+}
+
 // Prune deletes buckets whose window started before cutoff (callers pass now minus their longest
 // window); a pruned bucket simply starts a fresh window at its next request.
 func (l *Limiter) Prune(ctx context.Context, cutoff time.Time) (int64, error) {

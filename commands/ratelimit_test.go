@@ -104,3 +104,30 @@ func TestLimiterRejectsNonsense(t *testing.T) {
 		t.Error("window 0 accepted")
 	}
 }
+
+func TestLimiterRefundUncountsOnlyItsOwnWindow(t *testing.T) {
+	l := commands.NewLimiter(migratedPools(t, 1)[0])
+	now := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC) // sub-microsecond: the column keeps µs
+	take := func(at time.Time) commands.Decision {
+		t.Helper()
+		d, err := l.Take(t.Context(), "fail:x", 2, time.Hour, at)
+		pgtest.Must(t, err, "take")
+		return d
+	}
+	d := take(now)
+	pgtest.Must(t, l.Refund(t.Context(), "fail:x", d, time.Hour), "refund")
+	take(now)
+	if d := take(now); !d.Allowed || d.Remaining != 0 {
+		t.Errorf("after a refund two more fit: %+v", d)
+	}
+	if d := take(now); d.Allowed {
+		t.Errorf("third take allowed: %+v", d)
+	}
+	// A refund for an old window does not touch the new one.
+	old := d
+	fresh := take(now.Add(time.Hour))
+	pgtest.Must(t, l.Refund(t.Context(), "fail:x", old, time.Hour), "refund old")
+	if d := take(now.Add(time.Hour)); !d.Allowed || d.Remaining != fresh.Remaining-1 {
+		t.Errorf("old refund changed the new window: %+v after %+v", d, fresh)
+	}
+}

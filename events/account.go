@@ -9,6 +9,9 @@ const (
 	TypeSessionStarted    = "account.session_started.v1"
 	TypeSessionRefreshed  = "account.session_refreshed.v1"
 	TypeSessionRevoked    = "account.session_revoked.v1"
+
+	TypeSessionStartedV2   = "account.session_started.v2"
+	TypeSessionRefreshedV2 = "account.session_refreshed.v2"
 )
 
 // PlanLimits are the quotas of a plan as they applied when the plan was granted. Events carry
@@ -47,8 +50,9 @@ type PlanChanged struct {
 // EventType implements Event.
 func (PlanChanged) EventType() string { return TypePlanChanged }
 
-// SessionStarted is a sign-in: a new session with its first API key and refresh token. Keys and
-// tokens appear only as HMACs (secret.PurposeAPIKey / secret.PurposeRefresh), never in clear.
+// SessionStarted is a sign-in of the first release, superseded by account.session_started.v2: it
+// carried HMACs of the key and refresh token. Still decoded; the credentials it names are no
+// longer accepted (their holders sign in again).
 type SessionStarted struct {
 	AccountID        string    `json:"accountId"`
 	SessionID        string    `json:"sessionId"`
@@ -62,8 +66,8 @@ type SessionStarted struct {
 // EventType implements Event.
 func (SessionStarted) EventType() string { return TypeSessionStarted }
 
-// SessionRefreshed rotates a session's API key and refresh token: the previous key and refresh
-// token stop working, and presenting that refresh token again revokes the session.
+// SessionRefreshed is a rotation of the first release, superseded by account.session_refreshed.v2:
+// it carried HMACs of the keys and refresh tokens. Still decoded; no longer appended.
 type SessionRefreshed struct {
 	AccountID           string    `json:"accountId"`
 	SessionID           string    `json:"sessionId"`
@@ -78,6 +82,45 @@ type SessionRefreshed struct {
 
 // EventType implements Event.
 func (SessionRefreshed) EventType() string { return TypeSessionRefreshed }
+
+// SessionStartedV2 is a sign-in: a new session with its first API key and refresh token. Both
+// are named by their IDs only: a credential is its ID plus a MAC of the ID under the server
+// secret, and the MAC is never stored, so nothing here is derived from a credential's secret part.
+type SessionStartedV2 struct {
+	AccountID string `json:"accountId"`
+	SessionID string `json:"sessionId"`
+	// KeyID names the session's API key (not a secret: the key is the ID plus a MAC of it).
+	KeyID     string    `json:"keyId"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	// RefreshTokenID names the session's refresh token (not a secret either).
+	RefreshTokenID   string    `json:"refreshTokenId"`
+	RefreshExpiresAt time.Time `json:"refreshExpiresAt"`
+	At               time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (SessionStartedV2) EventType() string { return TypeSessionStartedV2 }
+
+// SessionRefreshedV2 rotates a session's API key and refresh token: the previous key and refresh
+// token stop working, and presenting that refresh token again revokes the session.
+type SessionRefreshedV2 struct {
+	AccountID string `json:"accountId"`
+	SessionID string `json:"sessionId"`
+	// PreviousKeyID names the API key this rotation retired.
+	PreviousKeyID string `json:"previousKeyId"`
+	// PreviousRefreshTokenID names the refresh token this rotation retired.
+	PreviousRefreshTokenID string `json:"previousRefreshTokenId"`
+	// KeyID names the new API key.
+	KeyID     string    `json:"keyId"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	// RefreshTokenID names the new refresh token.
+	RefreshTokenID   string    `json:"refreshTokenId"`
+	RefreshExpiresAt time.Time `json:"refreshExpiresAt"`
+	At               time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (SessionRefreshedV2) EventType() string { return TypeSessionRefreshedV2 }
 
 // Reasons a session ends.
 const (
@@ -109,6 +152,10 @@ func decodeAccount(eventType string, data []byte) (Event, error) {
 		return unmarshal[SessionRefreshed](data)
 	case TypeSessionRevoked:
 		return unmarshal[SessionRevoked](data)
+	case TypeSessionStartedV2:
+		return unmarshal[SessionStartedV2](data)
+	case TypeSessionRefreshedV2:
+		return unmarshal[SessionRefreshedV2](data)
 	}
 	return nil, ErrUnknownType
 }

@@ -28,6 +28,10 @@ type Metadata struct {
 	// ClientNetwork is the stored form of ClientIP: its IPv4 /24 or IPv6 /48 (ClientNetworkOf).
 	ClientNetwork string `json:"clientNetwork,omitempty"`
 	UserAgent     string `json:"userAgent,omitempty"`
+	// RequestFingerprint is the keyed fingerprint of the request that made the event, when it
+	// carried an Idempotency-Key (commands.Idempotency): a later request under the same key is
+	// a replay only if it has the same fingerprint. It holds nothing of a secret field.
+	RequestFingerprint string `json:"requestFingerprint,omitempty"`
 }
 
 // ActorAnonymous is the actor of requests made without an API key.

@@ -32,7 +32,7 @@ type Deployment struct {
 
 // ProjectSettings are the settings of spec §4.4 PATCH, as they stand after an event. Settings
 // events carry the whole set, so a projector or a replay never has to merge partial changes.
-// The site password is only ever stored as a slow hash (bcrypt).
+// The site password is only ever stored as a slow hash (argon2id), sealed with the server secret.
 type ProjectSettings struct {
 	Title            string     `json:"title"`
 	Slug             string     `json:"slug"`

@@ -13,7 +13,9 @@ import (
 // AccountsName is the persistent name of the accounts read model (its checkpoint key).
 const AccountsName = "accounts"
 
-// Accounts projects account streams into accounts, sessions and api_keys. Every statement is an
+// Accounts projects account streams into accounts, sessions and api_keys (keys by ID; sessions of
+// the first credential format, account.session_started.v1, are not projected: their keys were
+// retired with the format, see docs/decisions.md). Every statement is an
 // upsert or a guarded update, so applying an event twice changes nothing the second time, even
 // without the checkpoint. account_usage is created with these tables but belongs to the projects
 // projector, so a rebuild of this one leaves it alone.
@@ -39,21 +41,21 @@ func Accounts() Projector {
 					[]any{e.AccountID, e.Plan, e.Limits.MaxProjects, e.Limits.MaxStorageBytes,
 						e.Limits.MaxFilesPerProject, e.Limits.MaxVisitorsPerMonth, e.At}})
 			}),
-			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.SessionStarted) error {
+			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.SessionStartedV2) error {
 				return accountsExec(ctx, e.EventType(),
 					accountsStmt{`INSERT INTO sessions (session_id, account_id, started_at, refresh_expires_at)
 						VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING`,
 						[]any{e.SessionID, e.AccountID, e.At, e.RefreshExpiresAt}},
-					accountsInsertKey(e.KeyHash, e.AccountID, e.SessionID, e.At, e.ExpiresAt),
+					accountsInsertKey(e.KeyID, e.AccountID, e.SessionID, e.At, e.ExpiresAt),
 				)
 			}),
-			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.SessionRefreshed) error {
+			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.SessionRefreshedV2) error {
 				return accountsExec(ctx, e.EventType(),
 					accountsStmt{`UPDATE sessions SET refreshed_at = $2, refresh_expires_at = $3
 						WHERE session_id = $1`, []any{e.SessionID, e.At, e.RefreshExpiresAt}},
 					accountsStmt{`UPDATE api_keys SET revoked_at = $2
-						WHERE key_hash = $1 AND revoked_at IS NULL`, []any{e.PreviousKeyHash, e.At}},
-					accountsInsertKey(e.KeyHash, e.AccountID, e.SessionID, e.At, e.ExpiresAt),
+						WHERE key_id = $1 AND revoked_at IS NULL`, []any{e.PreviousKeyID, e.At}},
+					accountsInsertKey(e.KeyID, e.AccountID, e.SessionID, e.At, e.ExpiresAt),
 				)
 			}),
 			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.SessionRevoked) error {
@@ -68,10 +70,10 @@ func Accounts() Projector {
 	}
 }
 
-func accountsInsertKey(hash, accountID, sessionID string, at, expires any) accountsStmt {
-	return accountsStmt{`INSERT INTO api_keys (key_hash, account_id, session_id, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_hash) DO NOTHING`,
-		[]any{hash, accountID, sessionID, at, expires}}
+func accountsInsertKey(keyID, accountID, sessionID string, at, expires any) accountsStmt {
+	return accountsStmt{`INSERT INTO api_keys (key_id, account_id, session_id, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key_id) DO NOTHING`,
+		[]any{keyID, accountID, sessionID, at, expires}}
 }
 
 type accountsStmt struct {

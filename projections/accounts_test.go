@@ -20,20 +20,23 @@ import (
 var (
 	acctID = uuid.NewString()
 	sessID = uuid.NewString()
-	at0    = time.Date(2026, 4, 9, 14, 23, 0, 0, time.UTC)
-	free   = events.PlanLimits{MaxProjects: 3, MaxStorageBytes: 52428800, MaxFilesPerProject: 50, MaxVisitorsPerMonth: 10000}
-	pro    = events.PlanLimits{MaxProjects: 25, MaxStorageBytes: 5368709120, MaxFilesPerProject: 200, MaxVisitorsPerMonth: 100000}
+	// Key IDs in order, so the api_keys dump sorts them as issued.
+	key1 = "00000000-0000-4000-8000-000000000001"
+	key2 = "00000000-0000-4000-8000-000000000002"
+	at0  = time.Date(2026, 4, 9, 14, 23, 0, 0, time.UTC)
+	free = events.PlanLimits{MaxProjects: 3, MaxStorageBytes: 52428800, MaxFilesPerProject: 50, MaxVisitorsPerMonth: 10000}
+	pro  = events.PlanLimits{MaxProjects: 25, MaxStorageBytes: 5368709120, MaxFilesPerProject: 200, MaxVisitorsPerMonth: 100000}
 )
 
 // accountHistory is one account's life: sign-in, upgrade, refresh, revoke.
 func accountHistory() []events.Event {
 	return []events.Event{
 		events.AccountRegistered{AccountID: acctID, Email: "alice@example.com", Plan: "free", Limits: free, At: at0},
-		events.SessionStarted{AccountID: acctID, SessionID: sessID, KeyHash: "k1", ExpiresAt: at0.Add(7 * 24 * time.Hour),
-			RefreshHash: "r1", RefreshExpiresAt: at0.Add(30 * 24 * time.Hour), At: at0},
+		events.SessionStartedV2{AccountID: acctID, SessionID: sessID, KeyID: key1, ExpiresAt: at0.Add(7 * 24 * time.Hour),
+			RefreshTokenID: uuid.NewString(), RefreshExpiresAt: at0.Add(30 * 24 * time.Hour), At: at0},
 		events.PlanChanged{AccountID: acctID, Plan: "pro", PreviousPlan: "free", Limits: pro, At: at0.Add(time.Minute)},
-		events.SessionRefreshed{AccountID: acctID, SessionID: sessID, PreviousKeyHash: "k1", PreviousRefreshHash: "r1",
-			KeyHash: "k2", ExpiresAt: at0.Add(time.Hour + 7*24*time.Hour), RefreshHash: "r2",
+		events.SessionRefreshedV2{AccountID: acctID, SessionID: sessID, PreviousKeyID: key1, PreviousRefreshTokenID: uuid.NewString(),
+			KeyID: key2, ExpiresAt: at0.Add(time.Hour + 7*24*time.Hour), RefreshTokenID: uuid.NewString(),
 			RefreshExpiresAt: at0.Add(time.Hour + 30*24*time.Hour), At: at0.Add(time.Hour)},
 		events.SessionRevoked{AccountID: acctID, SessionID: sessID, Reason: events.RevokeReasonClient, At: at0.Add(2 * time.Hour)},
 	}
@@ -56,8 +59,8 @@ func dump(t *testing.T, pool *pgxpool.Pool) map[string][]string {
 			max_visitors_per_month, created_at, updated_at) FROM accounts ORDER BY id`,
 		"sessions": `SELECT concat_ws('|', session_id, account_id, started_at, refreshed_at, refresh_expires_at, revoked_at,
 			revoke_reason) FROM sessions ORDER BY session_id`,
-		"api_keys": `SELECT concat_ws('|', key_hash, account_id, session_id, created_at, expires_at, revoked_at)
-			FROM api_keys ORDER BY key_hash`,
+		"api_keys": `SELECT concat_ws('|', key_id, account_id, session_id, created_at, expires_at, revoked_at)
+			FROM api_keys ORDER BY key_id`,
 	}
 	out := map[string][]string{}
 	for table, q := range queries {
@@ -95,9 +98,9 @@ func pointerTo(ev events.Event) any {
 		return &e
 	case events.PlanChanged:
 		return &e
-	case events.SessionStarted:
+	case events.SessionStartedV2:
 		return &e
-	case events.SessionRefreshed:
+	case events.SessionRefreshedV2:
 		return &e
 	case events.SessionRevoked:
 		return &e
@@ -122,7 +125,7 @@ func TestAccountsSameEventTwiceChangesOnce(t *testing.T) {
 }
 
 type keyRow struct {
-	KeyHash   string
+	KeyID     string
 	SessionID string
 	ExpiresAt time.Time
 	RevokedAt *time.Time
@@ -155,8 +158,8 @@ func TestAccountsProjectorThroughRunner(t *testing.T) {
 		t.Errorf("account = %s %d %d, want pro 25 5368709120", plan, maxProjects, maxStorage)
 	}
 	keys := readKeys(t, pool)
-	if len(keys) != 2 || keys[0].KeyHash != "k1" || keys[0].RevokedAt == nil || !keys[0].RevokedAt.Equal(at0.Add(time.Hour)) ||
-		keys[1].KeyHash != "k2" || keys[1].RevokedAt != nil || !keys[1].ExpiresAt.Equal(at0.Add(time.Hour+7*24*time.Hour)) {
+	if len(keys) != 2 || keys[0].KeyID != key1 || keys[0].RevokedAt == nil || !keys[0].RevokedAt.Equal(at0.Add(time.Hour)) ||
+		keys[1].KeyID != key2 || keys[1].RevokedAt != nil || !keys[1].ExpiresAt.Equal(at0.Add(time.Hour+7*24*time.Hour)) {
 		t.Errorf("keys after refresh = %+v", keys)
 	}
 
@@ -164,7 +167,7 @@ func TestAccountsProjectorThroughRunner(t *testing.T) {
 	pgtest.Must(t, r.WaitFor(t.Context(), pos), "wait for projection")
 	for _, k := range readKeys(t, pool) {
 		if k.RevokedAt == nil {
-			t.Errorf("key %s still live after the session was revoked", k.KeyHash)
+			t.Errorf("key %s still live after the session was revoked", k.KeyID)
 		}
 	}
 	var reason string
@@ -189,9 +192,41 @@ func appendAll(t *testing.T, store *pgstore.Store, stream string, evs []events.E
 
 func readKeys(t *testing.T, pool *pgxpool.Pool) []keyRow {
 	t.Helper()
-	rows, err := pool.Query(t.Context(), `SELECT key_hash, session_id::text, expires_at, revoked_at FROM api_keys ORDER BY key_hash`)
+	rows, err := pool.Query(t.Context(), `SELECT key_id::text, session_id::text, expires_at, revoked_at FROM api_keys ORDER BY key_id`)
 	pgtest.Must(t, err, "read keys")
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[keyRow])
 	pgtest.Must(t, err, "read keys")
 	return out
+}
+
+// A session of the first credential format is not projected (its key was retired with the
+// format), and its events do not stop the projector.
+func TestAccountsSkipsFirstReleaseSessions(t *testing.T) {
+	pool, store := newAccountsDB(t)
+	r := projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.Accounts())
+	pgtest.Background(t, r.Run)
+	old := uuid.NewString()
+	hist := accountHistory()
+	evs := []events.Event{hist[0],
+		events.SessionStarted{AccountID: acctID, SessionID: old, KeyHash: "h1", ExpiresAt: at0.Add(7 * 24 * time.Hour),
+			RefreshHash: "h2", RefreshExpiresAt: at0.Add(30 * 24 * time.Hour), At: at0},
+		events.SessionRefreshed{AccountID: acctID, SessionID: old, PreviousKeyHash: "h1", PreviousRefreshHash: "h2",
+			KeyHash: "h3", ExpiresAt: at0.Add(7 * 24 * time.Hour), RefreshHash: "h4", RefreshExpiresAt: at0.Add(30 * 24 * time.Hour), At: at0},
+		hist[1]}
+	pos := appendAll(t, store, "account-"+acctID, evs)
+	pgtest.Must(t, r.WaitFor(t.Context(), pos), "wait for projection")
+	if ok, failed := r.Healthy(); !ok {
+		t.Fatalf("failed projectors: %v", failed)
+	}
+	var sessions []string
+	rows, err := pool.Query(t.Context(), `SELECT session_id::text FROM sessions`)
+	pgtest.Must(t, err, "read sessions")
+	sessions, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	pgtest.Must(t, err, "read sessions")
+	if diff := cmp.Diff([]string{sessID}, sessions); diff != "" {
+		t.Errorf("sessions (-want +got):\n%s", diff)
+	}
+	if keys := readKeys(t, pool); len(keys) != 1 || keys[0].KeyID != key1 {
+		t.Errorf("keys = %+v, want only the v2 key", keys)
+	}
 }

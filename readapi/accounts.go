@@ -124,7 +124,7 @@ type Session struct {
 
 const sessionQuery = `SELECT k.expires_at, k.created_at, s.refresh_expires_at
 	FROM api_keys k JOIN sessions s ON s.session_id = k.session_id
-	WHERE k.key_hash = $1`
+	WHERE k.key_id = $1`
 
 func (a *Accounts) session(c *gin.Context) {
 	p, ok := caller(c)

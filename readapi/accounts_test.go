@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -85,13 +87,14 @@ func newEnv(t *testing.T) env {
 	store := pgstore.New(pool, logger)
 	pgtest.Must(t, store.Migrate(t.Context()), "migrate store")
 	pgtest.Must(t, projections.Migrate(t.Context(), pool), "migrate projections")
+	pgtest.Must(t, commands.Migrate(t.Context(), pool), "migrate commands")
 	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
 	pgtest.Must(t, err, "keyring")
 	c := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
 	runner := projections.NewRunner(pool, store, logger, projections.Accounts())
 	pgtest.Background(t, runner.Run)
 
-	acc := commands.NewAccounts(store, keys, c.now)
+	acc := commands.NewAccounts(store, keys, commands.NewPGRevocations(pool), c.now)
 	auth := readapi.NewAuthenticator(pool, keys, c.now)
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -177,6 +180,7 @@ func TestAuthFailures(t *testing.T) {
 		{"bad checksum", "Bearer " + badChecksum, readapi.CodeAPIKeyInvalid},
 		{"unknown key", "Bearer " + unknown, readapi.CodeAPIKeyInvalid},
 		{"refresh token as key", "Bearer " + in.RefreshToken, readapi.CodeAPIKeyInvalid},
+		{"issued key ID with another MAC", "Bearer " + forged(in.APIKey), readapi.CodeAPIKeyInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +194,39 @@ func TestAuthFailures(t *testing.T) {
 	}
 	if a := e.do(t, http.MethodGet, "/v1/user", "bearer "+in.APIKey, nil); a.Status != http.StatusOK {
 		t.Errorf("lowercase scheme = %d %v", a.Status, a.Body)
+	}
+}
+
+// forged keeps key's ID and gives it another MAC with a valid checksum: well-formed, never issued.
+func forged(key string) string {
+	body := []byte(key[len("lh_live_") : 56+len("lh_live_")])
+	body[55] = "1032547698badcfe"[strings.IndexByte("0123456789abcdef", body[55])] // flip the last bit
+	return "lh_live_" + string(body) + fmt.Sprintf("%08x", crc32.ChecksumIEEE(body))
+}
+
+// TestRevocationRecordRefusesAKeyTheReadModelStillHas: a row in revoked_credentials, for the
+// key or for its session, refuses the key although api_keys (the projector) still has it live.
+func TestRevocationRecordRefusesAKeyTheReadModelStillHas(t *testing.T) {
+	e := newEnv(t)
+	in := e.signIn(t, alice)
+	who := e.do(t, http.MethodGet, "/v1/auth/session", "Bearer "+in.APIKey, nil)
+	if who.Status != http.StatusOK {
+		t.Fatalf("GET /v1/auth/session = %d %v", who.Status, who.Body)
+	}
+	var keyID string
+	pgtest.Must(t, e.pool.QueryRow(t.Context(), `SELECT key_id::text FROM api_keys`).Scan(&keyID), "read key")
+	for kind, id := range map[string]string{"session": who.data()["sessionId"].(string), "api_key": keyID} {
+		_, err := e.pool.Exec(t.Context(), `INSERT INTO revoked_credentials (id, kind, account_id, revoked_at, expires_at)
+			VALUES ($1, $2, $3, now(), now() + interval '1 day')`, id, kind, in.AccountID)
+		pgtest.Must(t, err, "record revocation")
+		if a := e.do(t, http.MethodGet, "/v1/user", "Bearer "+in.APIKey, nil); a.Status != http.StatusUnauthorized || a.code() != readapi.CodeAPIKeyInvalid {
+			t.Errorf("key with a %s revocation = %d %v", kind, a.Status, a.Body)
+		}
+		_, err = e.pool.Exec(t.Context(), `DELETE FROM revoked_credentials`)
+		pgtest.Must(t, err, "forget revocation")
+	}
+	if a := e.do(t, http.MethodGet, "/v1/user", "Bearer "+in.APIKey, nil); a.Status != http.StatusOK {
+		t.Errorf("key without a revocation = %d %v", a.Status, a.Body)
 	}
 }
 

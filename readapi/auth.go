@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/events/secret"
+	"github.com/litehost/litehost/internal/credential"
 )
 
 // Codes of AuthError (spec §1.2).
@@ -40,19 +40,19 @@ func (e AuthError) Error() string {
 	return "The API key is invalid or has been revoked."
 }
 
-// apiKeyPrefix is the prefix of every API key; the 64 hex after it end with the CRC-32 of the
-// 56 before (commands.ValidAPIKey has the same rule for the write side).
-const apiKeyPrefix = "lh_live_"
-
-// Authenticator checks bearer API keys against the api_keys read model.
+// Authenticator checks bearer API keys: the key's MAC under the server secret, then the
+// api_keys read model for its account, session and expiry, and the command side's
+// revoked_credentials (commands.Revocations) for a revocation the read model may not have applied
+// yet. Both tables are in the PostgreSQL every instance shares, so a revocation that was answered
+// holds on all of them at once, whatever the accounts projector's lag or state.
 type Authenticator struct {
 	pool *pgxpool.Pool
 	keys *secret.Keyring
 	now  func() time.Time
 }
 
-// NewAuthenticator returns an Authenticator over the read models in pool; keys hashes presented
-// keys the way the write side stored them, now is the clock expiry is judged by.
+// NewAuthenticator returns an Authenticator over the tables in pool; keys checks the MACs of
+// presented keys, now is the clock expiry is judged by.
 func NewAuthenticator(pool *pgxpool.Pool, keys *secret.Keyring, now func() time.Time) *Authenticator {
 	return &Authenticator{pool: pool, keys: keys, now: now}
 }
@@ -94,27 +94,34 @@ func (a *Authenticator) handle(c *gin.Context, required bool) {
 	c.Next()
 }
 
-const keyQuery = `SELECT account_id::text, session_id::text, expires_at, revoked_at IS NOT NULL
-	FROM api_keys WHERE key_hash = $1`
+// keyQuery is the one query of a key check: the key by its primary key, and a revocation of the
+// key or of its session by the primary key of revoked_credentials.
+const keyQuery = `SELECT k.account_id::text, k.session_id::text, k.expires_at,
+		k.revoked_at IS NOT NULL OR EXISTS (
+			SELECT 1 FROM revoked_credentials r WHERE r.id IN (k.key_id, k.session_id))
+	FROM api_keys k WHERE k.key_id = $1`
 
-// Authenticate resolves an Authorization header value to its principal with one indexed lookup.
-// Malformed keys are refused before any query.
+// Authenticate resolves an Authorization header value to its principal with one query.
+// Malformed keys, and keys whose MAC this server did not make, are refused before any query.
 func (a *Authenticator) Authenticate(ctx context.Context, header string) (events.Principal, error) {
 	scheme, key, _ := strings.Cut(strings.TrimSpace(header), " ")
 	key = strings.TrimSpace(key)
 	switch {
 	case header == "" || (strings.EqualFold(scheme, "Bearer") && key == ""):
 		return events.Principal{}, AuthError{Code: CodeAPIKeyMissing}
-	case !strings.EqualFold(scheme, "Bearer") || !wellFormedKey(key):
+	case !strings.EqualFold(scheme, "Bearer"):
 		return events.Principal{}, AuthError{Code: CodeAPIKeyInvalid}
 	}
-	hash := a.keys.Hash(secret.PurposeAPIKey, key)
+	id, ok := credential.ParseAPIKey(a.keys, key)
+	if !ok {
+		return events.Principal{}, AuthError{Code: CodeAPIKeyInvalid}
+	}
 	var (
-		p       = events.Principal{KeyID: hash}
+		p       = events.Principal{KeyID: id.String()}
 		expires time.Time
 		revoked bool
 	)
-	err := a.pool.QueryRow(ctx, keyQuery, hash).Scan(&p.AccountID, &p.SessionID, &expires, &revoked)
+	err := a.pool.QueryRow(ctx, keyQuery, id).Scan(&p.AccountID, &p.SessionID, &expires, &revoked)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return events.Principal{}, AuthError{Code: CodeAPIKeyInvalid}
@@ -126,18 +133,4 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (events
 		return events.Principal{}, AuthError{Code: CodeAPIKeyExpired}
 	}
 	return p, nil
-}
-
-// wellFormedKey checks the prefix, 64 lowercase hex, and the checksum.
-func wellFormedKey(key string) bool {
-	body, ok := strings.CutPrefix(key, apiKeyPrefix)
-	if !ok || len(body) != 64 {
-		return false
-	}
-	for i := 0; i < len(body); i++ {
-		if c := body[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body[:56]))) == body[56:]
 }

@@ -53,9 +53,11 @@ type app struct {
 	// apiHost is the host name of the API itself (from LITEHOST_PUBLIC_URL), never a site.
 	apiHost string
 	reg     *prometheus.Registry
-	api     *gin.Engine // set by handler; tests list its routes
-	now     func() time.Time
-	closers []func()
+	// siteHashes counts the site password checks running at once (tests read its peak).
+	siteHashes inFlight
+	api        *gin.Engine // set by handler; tests list its routes
+	now        func() time.Time
+	closers    []func()
 }
 
 // headReader gives the newest position of the log, for projector lag.
@@ -124,12 +126,20 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 	a.projects = commands.NewProjects(a.store, commands.NewPGProjectLookup(pool), a.scopes, a.keyring, cfg.TempTTL, a.now,
 		logger.With("component", "projects")).WithQuotaGate(commands.NewPGQuotaGate(pool, a.runner))
 	a.domains = commands.NewDomains(a.store, a.keyring, commands.NewDNSResolver(cfg.DNSResolver), a.scopes, a.now,
-		logger.With("component", "domains"))
+		logger.With("component", "domains")).WithPendingTTL(cfg.DomainPendingTTL)
 	a.customHosts = readapi.NewDomains(pool, a.keyring, a.domainSiteURL())
 	if u, err := url.Parse(cfg.PublicURL); err == nil {
 		a.apiHost = strings.ToLower(u.Hostname())
 	}
-	a.sites = readapi.NewSites(pool, a.blobs, cfg.SitesDomain, a.now, logger.With("component", "sites"))
+	a.sites = readapi.NewSites(pool, a.blobs, cfg.SitesDomain, a.now, logger.With("component", "sites")).
+		WithPasswords(readapi.SitePasswords{
+			Keyring:  a.keyring,
+			Slots:    cfg.SitePasswordSlots,
+			Attempts: commands.NewFailedAttempts(commands.NewLimiter(pool), cfg.SitePasswordFailures, sitePasswordWindow),
+			Rehash:   a.projects,
+			ClientIP: parseTrustedProxies(cfg.TrustedProxies).clientIP,
+			OnHash:   a.siteHashes.add,
+		})
 	return a, nil
 }
 
@@ -162,18 +172,15 @@ func (a *app) projectors() []projections.Projector {
 // serve runs the HTTP server, the projectors and the process managers until ctx ends, then
 // shuts them down within a bounded time.
 func (a *app) serve(ctx context.Context) error {
-	srv := &http.Server{
-		Addr:              a.cfg.HTTPAddr,
-		Handler:           a.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Minute, // uploads of up to LITEHOST_MAX_UPLOAD_MB on slow links
-		WriteTimeout:      10 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+	srv := a.httpServer(a.handler())
+	l, err := a.listen(a.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http server: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		a.logger.Info("listening", "addr", a.cfg.HTTPAddr)
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.logger.Info("listening", "addr", l.Addr().String())
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http server: %w", err)
 		}
 		return nil
@@ -186,7 +193,7 @@ func (a *app) serve(ctx context.Context) error {
 	})
 	g.Go(func() error { return a.runBackground(gctx) })
 	g.Go(func() error { return a.serveAdmin(gctx) })
-	err := g.Wait()
+	err = g.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -204,7 +211,7 @@ func (a *app) processManagers() []func(context.Context) error {
 // instance may run it; the deletes are idempotent.
 func (a *app) housekeeping(ctx context.Context) error {
 	limiter := commands.NewLimiter(a.pool)
-	idem := commands.NewIdempotency(a.pool, "", a.logger, a.now, nil)
+	idem := commands.NewIdempotency(a.pool, a.keyring, "", a.logger, a.now, nil)
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -213,6 +220,9 @@ func (a *app) housekeeping(ctx context.Context) error {
 		}
 		if _, err := idem.Prune(ctx); err != nil && ctx.Err() == nil {
 			a.logger.Warn("prune idempotency keys", "error", err)
+		}
+		if _, err := commands.NewPGRevocations(a.pool).Prune(ctx, a.now()); err != nil && ctx.Err() == nil {
+			a.logger.Warn("prune revoked credentials", "error", err)
 		}
 		a.collectBlobs(ctx)
 		select {

@@ -144,7 +144,7 @@ func TestAuthErrors(t *testing.T) {
 		}
 	}
 
-	// No open code → OTP_EXPIRED. Wrong codes → OTP_INVALID with attemptsLeft, then cancelled.
+	// No open code → OTP_EXPIRED. Wrong codes → OTP_INVALID with attemptsLeft, then the client's tries are spent.
 	if r := s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": "b@example.com", "code": "123456"}); r.status != http.StatusUnauthorized || r.code(t) != "OTP_EXPIRED" {
 		t.Errorf("no open code: %d %s", r.status, r.body)
 	}
@@ -166,9 +166,10 @@ func TestAuthErrors(t *testing.T) {
 	if r.status != http.StatusTooManyRequests || r.code(t) != "OTP_TOO_MANY_ATTEMPTS" {
 		t.Errorf("fifth wrong code: %d %s", r.status, r.body)
 	}
-	// The cancelled code no longer works, even when right.
-	if r := s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": "b@example.com", "code": code}); r.status != http.StatusUnauthorized || r.code(t) != "OTP_EXPIRED" {
-		t.Errorf("right code after cancel: %d %s", r.status, r.body)
+	// This client's tries on the code are spent: not even the right code is checked for it.
+	if r := s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": "b@example.com", "code": code}); r.status != http.StatusTooManyRequests ||
+		r.code(t) != "OTP_TOO_MANY_ATTEMPTS" || r.header.Get("Retry-After") == "" {
+		t.Errorf("right code after the client's last try: %d %s", r.status, r.body)
 	}
 
 	// Cooldown: a second request within 60 s is refused with Retry-After and rate-limit headers.

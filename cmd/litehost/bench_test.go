@@ -142,7 +142,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 }
 
 // signIn runs the OTP flow over HTTP for email, reading the code the way the mailer derives it
-// (from the nonce in the event log), then puts the account on the scale plan. It returns the
+// (derived from the otp.requested event in the log), then puts the account on the scale plan. It returns the
 // API key and the account id.
 func (e *benchEnv) signIn(b *testing.B, email string) (string, string) {
 	b.Helper()
@@ -152,17 +152,16 @@ func (e *benchEnv) signIn(b *testing.B, email string) (string, string) {
 	pgtest.Must(b, err, "normalise %s", email)
 	recs, err := e.app.store.ReadStream(ctx, commands.OTPStream(e.app.keyring, norm), 0, 1000)
 	pgtest.Must(b, err, "read otp stream")
-	nonce := ""
+	code := ""
 	for _, r := range recs {
-		if r.Type != events.TypeOTPRequested {
-			continue
-		}
 		ev, err := events.Decode(r.Type, r.Data)
 		pgtest.Must(b, err, "decode %s", r.Type)
-		nonce = ev.(events.OTPRequested).Nonce
+		if c, ok := commands.OTPCodeOf(e.app.keyring, ev); ok {
+			code = c
+		}
 	}
-	if nonce == "" {
-		b.Fatalf("no %s in the otp stream of %s", events.TypeOTPRequested, email)
+	if code == "" {
+		b.Fatalf("no otp.requested event in the otp stream of %s", email)
 	}
 	var verify struct {
 		Data struct {
@@ -170,7 +169,7 @@ func (e *benchEnv) signIn(b *testing.B, email string) (string, string) {
 		} `json:"data"`
 	}
 	e.decode(b, e.mustJSON(b, http.MethodPost, e.url+"/v1/auth/otp/verify", "",
-		map[string]any{"email": email, "code": commands.OTPCode(e.app.keyring, nonce)}, http.StatusOK), &verify)
+		map[string]any{"email": email, "code": code}, http.StatusOK), &verify)
 	var user struct {
 		Data struct {
 			ID string `json:"id"`
@@ -179,7 +178,7 @@ func (e *benchEnv) signIn(b *testing.B, email string) (string, string) {
 	e.decode(b, e.mustJSON(b, http.MethodGet, e.url+"/v1/user", verify.Data.APIKey, nil, http.StatusOK), &user)
 
 	mctx := events.WithMetadata(ctx, operatorMetadata("bench-set-plan"))
-	pos, err := commands.NewAccounts(e.app.store, e.app.keyring, e.app.now).
+	pos, err := commands.NewAccounts(e.app.store, e.app.keyring, commands.NewPGRevocations(e.app.pool), e.app.now).
 		SetPlan(mctx, commands.Identifier{Kind: otp.ChannelEmail, Value: norm}, "scale")
 	pgtest.Must(b, err, "set plan")
 	pgtest.Must(b, e.app.runner.WaitFor(ctx, pos), "wait for the plan")

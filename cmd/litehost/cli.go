@@ -48,6 +48,9 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 				if a.cfg.Dev && getenv("LITEHOST_SECRET") == "" {
 					a.logger.Warn("LITEHOST_DEV=true without LITEHOST_SECRET: using the public development secret; never do this in production")
 				}
+				for _, w := range databaseWarnings(ctx, a.cfg, a.pool) {
+					a.logger.Warn(w)
+				}
 				return a.serve(ctx)
 			})
 		},
@@ -169,7 +172,7 @@ func adminCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 			}
 			return withApp(c.Context(), getenv, stderr, func(ctx context.Context, a *app) error {
 				ctx = events.WithMetadata(ctx, operatorMetadata("set-plan"))
-				accounts := commands.NewAccounts(a.store, a.keyring, a.now)
+				accounts := commands.NewAccounts(a.store, a.keyring, commands.NewPGRevocations(a.pool), a.now)
 				if _, err := accounts.SetPlan(ctx, id, args[1]); err != nil {
 					if errors.Is(err, commands.ErrNotFound) {
 						return fmt.Errorf("no account for %s", id.Value)

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/litehost/litehost/events/secret"
 )
@@ -29,6 +34,7 @@ type Config struct {
 	SMSURL        string
 	SMSToken      string `json:"-"`
 	OTPChannels   []string
+	SMSCountries  []string // country calling codes phone codes may go to
 	OTPAutoCreate bool
 	NATSURL       string
 	AdminToken    string `json:"-"`
@@ -42,7 +48,21 @@ type Config struct {
 	TempTTL         time.Duration
 	ConsistencyWait time.Duration
 	MaxUploadBytes  int64
+	// SitePasswordSlots bounds the protected-site password checks (argon2id, 19 MiB each)
+	// running at once; SitePasswordFailures is the failed attempts allowed per client and site
+	// per SitePasswordWindow.
+	SitePasswordSlots    int
+	SitePasswordFailures int
+	// ReadTimeout is how long an ordinary request may take to send its body (upload routes get
+	// more, by size); MaxConnsPerClient caps the open connections of one client.
+	ReadTimeout       time.Duration
+	MaxConnsPerClient int
+	// DomainPendingTTL is how long an unverified custom domain holds its hostname.
+	DomainPendingTTL time.Duration
 }
+
+// sitePasswordWindow is the window of SitePasswordFailures.
+const sitePasswordWindow = 15 * time.Minute
 
 // devSecret is used only with LITEHOST_DEV=true and no LITEHOST_SECRET, so a developer's keys
 // survive restarts. It is public, hence never accepted outside dev mode.
@@ -79,6 +99,17 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		}
 		return d
 	}
+	positive := func(key string, def int) int {
+		v := str(key, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive integer, got %q", key, v))
+		}
+		return n
+	}
 	list := func(key, def string) []string {
 		var out []string
 		for _, p := range strings.Split(str(key, def), ",") {
@@ -103,6 +134,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		SMSURL:          str("LITEHOST_SMS_URL", ""),
 		SMSToken:        str("LITEHOST_SMS_TOKEN", ""),
 		OTPChannels:     list("LITEHOST_OTP_CHANNELS", "email"),
+		SMSCountries:    list("LITEHOST_SMS_COUNTRIES", ""),
 		OTPAutoCreate:   boolean("LITEHOST_OTP_AUTO_CREATE", true),
 		NATSURL:         str("LITEHOST_NATS_URL", ""),
 		AdminToken:      str("LITEHOST_ADMIN_TOKEN", ""),
@@ -113,6 +145,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		TempTTL:         duration("LITEHOST_TEMP_TTL", 15*time.Minute),
 		ConsistencyWait: duration("LITEHOST_CONSISTENCY_WAIT", 5*time.Second),
 	}
+	c.SitePasswordSlots = positive("LITEHOST_SITE_PASSWORD_SLOTS", max(runtime.NumCPU(), 2))
+	c.SitePasswordFailures = positive("LITEHOST_SITE_PASSWORD_FAILURES", 10)
+	c.ReadTimeout = duration("LITEHOST_READ_TIMEOUT", 15*time.Second)
+	c.MaxConnsPerClient = positive("LITEHOST_MAX_CONNS_PER_CLIENT", 64)
+	c.DomainPendingTTL = duration("LITEHOST_DOMAIN_PENDING_TTL", 72*time.Hour)
 
 	if mb := str("LITEHOST_MAX_UPLOAD_MB", "100"); mb != "" {
 		n, err := strconv.ParseInt(mb, 10, 64)
@@ -157,6 +194,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if len(c.OTPChannels) == 0 {
 		errs = append(errs, errors.New("LITEHOST_OTP_CHANNELS: at least one channel"))
 	}
+	for _, cc := range c.SMSCountries {
+		if !countryCode.MatchString(cc) {
+			errs = append(errs, fmt.Errorf("LITEHOST_SMS_COUNTRIES: want country calling codes such as 1,44,49 (no +), got %q", cc))
+		}
+	}
 	if c.SMTPURL != "" {
 		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
 			errs = append(errs, errors.New("LITEHOST_SMTP_URL: want smtp://[user:pass@]host:port[?tls=none|starttls|tls]"))
@@ -171,6 +213,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, errors.New("LITEHOST_PUBLIC_URL: want an absolute http(s) URL"))
 		}
+	}
+	if c.Dev && strings.HasPrefix(strings.ToLower(c.PublicURL), "https://") {
+		// Development mode logs sign-in codes and may run on the public development secret: on a
+		// public https address that is a production server with its keys in the open.
+		errs = append(errs, errors.New("LITEHOST_DEV: must not be true when LITEHOST_PUBLIC_URL is https (development mode logs sign-in codes and may use the public development secret)"))
 	}
 	if c.NATSURL != "" {
 		if u, err := url.Parse(c.NATSURL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
@@ -206,7 +253,25 @@ func (c Config) checkDelivery() error {
 	if !c.Dev && c.hasChannel("phone") && c.SMSURL == "" {
 		errs = append(errs, errors.New("LITEHOST_SMS_URL: required for the phone OTP channel (or set LITEHOST_DEV=true to log codes)"))
 	}
+	// Every SMS costs money, and premium-rate prefixes pay whoever triggers them (toll fraud):
+	// the operator names the countries it is willing to pay for. No default list would suit
+	// every operator, and a guessed one would silently open paid prefixes.
+	if c.hasChannel("phone") && len(c.SMSCountries) == 0 && (!c.Dev || c.SMSURL != "") {
+		errs = append(errs, errors.New("LITEHOST_SMS_COUNTRIES: required for the phone OTP channel: the country calling codes to send codes to, e.g. 1,44,49"))
+	}
 	return errors.Join(errs...)
+}
+
+// countryCode is one ITU-T E.164 country calling code: one to three digits, not starting with 0.
+var countryCode = regexp.MustCompile(`^[1-9][0-9]{0,2}$`)
+
+// smsCountries is the allow-list the OTP handler gets. In development with codes only logged
+// (no SMS provider) an unset list allows every number: nothing is paid for.
+func (c Config) smsCountries() []string {
+	if len(c.SMSCountries) == 0 && c.Dev && c.SMSURL == "" {
+		return []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	}
+	return c.SMSCountries
 }
 
 // hasChannel reports whether OTP codes may be sent over ch.
@@ -225,8 +290,11 @@ func (c Config) logAttrs() []any {
 		"http_addr", c.HTTPAddr, "database", redactURL(c.DatabaseURL), "event_store", c.EventStore,
 		"esdb", redactURL(c.ESDBURL), "data_dir", c.DataDir, "sites_domain", c.SitesDomain,
 		"public_url", c.PublicURL, "dev", c.Dev, "smtp", redactURL(c.SMTPURL), "sms", redactURL(c.SMSURL),
-		"otp_channels", c.OTPChannels, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
+		"otp_channels", c.OTPChannels, "sms_countries", c.SMSCountries, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
 		"admin_token_set", c.AdminToken != "", "admin_addr", c.AdminAddr, "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL,
+		"read_timeout", c.ReadTimeout, "max_conns_per_client", c.MaxConnsPerClient,
+		"site_password_slots", c.SitePasswordSlots, "site_password_failures", c.SitePasswordFailures,
+		"domain_pending_ttl", c.DomainPendingTTL,
 	}
 }
 
@@ -239,4 +307,56 @@ func redactURL(s string) string {
 		return "<invalid>"
 	}
 	return u.Redacted()
+}
+
+// superuserQuery tells whether the connected role bypasses every permission check.
+const superuserQuery = `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`
+
+// databaseWarnings returns what a production operator should fix about the database connection
+// (nothing in development): a superuser role, which turns any SQL injection or compromise into
+// the whole cluster, and a URL that allows plain text to a host that is not this machine.
+func databaseWarnings(ctx context.Context, c Config, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) []string {
+	if c.Dev {
+		return nil
+	}
+	var out []string
+	var super bool
+	if err := q.QueryRow(ctx, superuserQuery).Scan(&super); err != nil {
+		out = append(out, "could not check the database role: "+err.Error())
+	} else if super {
+		out = append(out, "LITEHOST_DATABASE_URL connects as a superuser; use a role that owns only the litehost database")
+	}
+	if w := plaintextDatabase(c.DatabaseURL); w != "" {
+		out = append(out, w)
+	}
+	return out
+}
+
+// plaintextDatabase warns about a database URL whose sslmode lets the connection go without TLS
+// (disable, allow, prefer, or none given: pgx then prefers) to a host beyond loopback.
+func plaintextDatabase(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return ""
+	}
+	host := u.Hostname()
+	if h := u.Query().Get("host"); h != "" {
+		host = h
+	}
+	if host == "" || strings.HasPrefix(host, "/") || host == "localhost" {
+		return "" // a unix socket or this machine
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return ""
+	}
+	switch mode := u.Query().Get("sslmode"); mode {
+	case "", "disable", "allow", "prefer":
+		if mode == "" {
+			mode = "prefer (the default)"
+		}
+		return fmt.Sprintf("LITEHOST_DATABASE_URL: sslmode=%s to %s may send credentials and data in clear; use sslmode=verify-full", mode, host)
+	}
+	return ""
 }

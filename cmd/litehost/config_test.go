@@ -53,8 +53,25 @@ func TestLoadConfigProductionNeedsSecretAndMail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.checkDelivery(); err == nil || !strings.Contains(err.Error(), "LITEHOST_SMTP_URL") || !strings.Contains(err.Error(), "LITEHOST_SMS_URL") {
+	if err := c.checkDelivery(); err == nil || !strings.Contains(err.Error(), "LITEHOST_SMTP_URL") || !strings.Contains(err.Error(), "LITEHOST_SMS_URL") ||
+		!strings.Contains(err.Error(), "LITEHOST_SMS_COUNTRIES") {
 		t.Errorf("server without delivery: %v", err)
+	}
+	c, err = loadConfig(envOf(map[string]string{"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_OTP_CHANNELS": "email,phone",
+		"LITEHOST_SMTP_URL": "smtp://mail:25", "LITEHOST_SMS_URL": "https://sms.example/send", "LITEHOST_SMS_COUNTRIES": "1, 44,49"}))
+	if err != nil || c.checkDelivery() != nil || strings.Join(c.smsCountries(), ",") != "1,44,49" {
+		t.Errorf("phone with an allow-list: %v %v %v", err, c.checkDelivery(), c.SMSCountries)
+	}
+	for _, bad := range []string{"+44", "044", "1234", "uk"} {
+		if _, err := loadConfig(envOf(map[string]string{"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_SMS_COUNTRIES": bad})); err == nil ||
+			!strings.Contains(err.Error(), "LITEHOST_SMS_COUNTRIES") {
+			t.Errorf("LITEHOST_SMS_COUNTRIES=%s: %v", bad, err)
+		}
+	}
+	// In development with codes only logged nothing is paid for: every country is allowed.
+	c, err = loadConfig(envOf(map[string]string{"LITEHOST_DEV": "true", "LITEHOST_OTP_CHANNELS": "phone"}))
+	if err != nil || c.checkDelivery() != nil || len(c.smsCountries()) != 9 {
+		t.Errorf("dev phone without a list: %v %v %v", err, c.checkDelivery(), c.smsCountries())
 	}
 	_, err = loadConfig(envOf(map[string]string{
 		"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_SMTP_URL": "smtp://mail:25",

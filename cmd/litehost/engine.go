@@ -12,6 +12,7 @@ import (
 	"github.com/litehost/litehost/commands/projectsupload"
 	"github.com/litehost/litehost/docs"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/internal/webpage"
 	"github.com/litehost/litehost/readapi"
 )
 
@@ -21,6 +22,12 @@ func (a *app) handler() http.Handler {
 	api := a.engine()
 	a.api = api
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The API's own host wins over every site: with LITEHOST_PUBLIC_URL on api.<sites domain>
+		// a project holding the slug "api" would otherwise take over the API (and its sign-ins).
+		if a.isAPIHost(r.Host) {
+			api.ServeHTTP(w, r)
+			return
+		}
 		if _, ok := a.sites.Slug(r.Host); ok {
 			a.sites.ServeHTTP(w, r)
 			return
@@ -33,6 +40,23 @@ func (a *app) handler() http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// isAPIHost reports whether a Host header value names the API itself (LITEHOST_PUBLIC_URL).
+func (a *app) isAPIHost(hostport string) bool {
+	if a.apiHost == "" {
+		return false
+	}
+	return normalHost(hostport) == a.apiHost
+}
+
+// normalHost is a Host header value without its port, lowercase, without a trailing dot.
+func normalHost(hostport string) string {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
 }
 
 // customSiteHost maps a request for <slug>.<custom domain> of an active domain to the site
@@ -72,7 +96,7 @@ func (a *app) engine() *gin.Engine {
 		panic("trusted proxies: " + err.Error())
 	}
 	metrics := newHTTPMetrics(a.reg)
-	e.Use(recovery(a.logger), metrics.middleware(), requestMetadata(), errorMiddleware(a.logger))
+	e.Use(recovery(a.logger), metrics.middleware(), noStore(), requestMetadata(), errorMiddleware(a.logger))
 	e.NoRoute(notFound)
 	e.NoMethod(methodNotAllowed)
 
@@ -88,15 +112,18 @@ func (a *app) engine() *gin.Engine {
 
 	// Authentication runs before idempotency: keys are scoped to the caller.
 	auth := readapi.NewAuthenticator(a.pool, a.keyring, a.now)
-	idem := commands.NewIdempotency(a.pool, filepath.Join(a.cfg.DataDir, "tmp"), a.logger, a.now, renderErrors(a.logger))
+	recv := projectsupload.New(a.blobs).WithMaxRequestBytes(a.cfg.MaxUploadBytes)
+	idem := commands.NewIdempotency(a.pool, a.keyring, filepath.Join(a.cfg.DataDir, "tmp"), a.logger, a.now, renderErrors(a.logger)).
+		WithRoutes(writeRoutes(recv))
 	// Sign-in answers carry keys shown once: retries re-derive them instead of storing them.
 	signIn := v1.Group("", idem.SecretAnswers())
 
-	accounts := commands.NewAccounts(a.store, a.keyring, a.now)
+	accounts := commands.NewAccounts(a.store, a.keyring, commands.NewPGRevocations(a.pool), a.now)
 	otp := commands.NewOTP(a.store, a.keyring, commands.NewLimiter(a.pool), accounts, a.runner, commands.OTPConfig{
-		Channels:   a.cfg.OTPChannels,
-		AutoCreate: a.cfg.OTPAutoCreate,
-		Now:        a.now,
+		Channels:     a.cfg.OTPChannels,
+		SMSCountries: a.cfg.smsCountries(),
+		AutoCreate:   a.cfg.OTPAutoCreate,
+		Now:          a.now,
 	}, a.logger.With("component", "otp"))
 	otp.Register(e.Group("", idem.SecretAnswers())) // registers absolute paths
 	// Refresh takes no key (a client refreshes because its key expired); revoke takes either.
@@ -106,7 +133,6 @@ func (a *app) engine() *gin.Engine {
 	// Project writes: the key (when sent) is checked before the idempotency key is scoped to
 	// it; routes that need an account then only check that one was found.
 	writes := v1.Group("", auth.Optional(), idem.Middleware())
-	recv := projectsupload.New(a.blobs).WithMaxRequestBytes(a.cfg.MaxUploadBytes)
 	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, a.claimURL).
 		Register(writes, requirePrincipal)
 	// The browser page of claimUrl: HTML, no key, the same OTP handlers and claim command.
@@ -123,6 +149,44 @@ func (a *app) engine() *gin.Engine {
 	commands.NewDomainRoutes(a.domains, a.runner).Register(domainWrites, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
 	return e
+}
+
+// writeRoutes declares every write route's own body limit, applied before its body is
+// fingerprinted, spooled or handed to the handler; only the uploads stream to disk.
+// TestEveryWriteRouteHasABodyLimit fails for a served write route missing here.
+func writeRoutes(recv *projectsupload.Receiver) commands.WriteRoutes {
+	const (
+		otpBody  = 16 << 10 // OTP request and verify: real bodies are under 200 bytes
+		authBody = 4 << 10  // refresh and revoke: a refresh token is ~110 bytes
+		jsonBody = 1 << 20  // the JSON bodies of project, workspace and domain writes
+		noBody   = 4 << 10  // routes that read no body: room for an empty JSON object or so
+	)
+	upload := commands.WriteRoute{MaxBody: recv.MaxRequestBytes(false), Upload: true}
+	return commands.WriteRoutes{
+		"POST /v1/auth/otp/request": {MaxBody: otpBody},
+		"POST /v1/auth/otp/verify":  {MaxBody: otpBody},
+		"POST /v1/auth/refresh":     {MaxBody: authBody},
+		"POST /v1/auth/revoke":      {MaxBody: authBody},
+		// The temporary create's answer holds the claim token: never stored, a replay re-derives it.
+		"POST /v1/projects/temp":          {MaxBody: recv.MaxRequestBytes(true), Upload: true, SecretAnswer: true},
+		"POST /v1/projects":               upload,
+		"PUT /v1/projects/:id":            upload,
+		"PATCH /v1/projects/:id":          {MaxBody: jsonBody},
+		"DELETE /v1/projects/:id":         {MaxBody: noBody},
+		"POST /v1/projects/:id/archive":   {MaxBody: noBody},
+		"POST /v1/projects/:id/unarchive": {MaxBody: noBody},
+		"POST /v1/projects/:id/rollback":  {MaxBody: jsonBody},
+		"POST /v1/projects/claim/:token":  {MaxBody: noBody},
+		"POST /v1/workspaces":             {MaxBody: jsonBody},
+		"PATCH /v1/workspaces/:id":        {MaxBody: jsonBody},
+		"DELETE /v1/workspaces/:id":       {MaxBody: noBody},
+		"POST /v1/domains":                {MaxBody: jsonBody},
+		"POST /v1/domains/:id/verify":     {MaxBody: noBody},
+		"DELETE /v1/domains/:id":          {MaxBody: noBody},
+		// The claim page's forms (an address or a code and the CSRF token); no idempotency key.
+		"POST /claim/:token/email": {MaxBody: webpage.MaxFormBytes},
+		"POST /claim/:token/code":  {MaxBody: webpage.MaxFormBytes},
+	}
 }
 
 // requirePrincipal refuses a request that an earlier Authenticator.Optional let through

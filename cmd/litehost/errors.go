@@ -53,6 +53,7 @@ var ruleStatus = map[domain.Error]apiError{
 	account.ErrRefreshReused:   {http.StatusUnauthorized, "REFRESH_TOKEN_REUSED"},
 	account.ErrNotRegistered:   {http.StatusNotFound, "NOT_FOUND"},
 	account.ErrSessionNotFound: {http.StatusNotFound, "NOT_FOUND"},
+	account.ErrSessionRetired:  {http.StatusConflict, "CONFLICT"},
 
 	// OTP: the handler answers most of these itself with their retry details (commands/otp.go);
 	// these entries are the status each rule has wherever else it surfaces.
@@ -64,12 +65,13 @@ var ruleStatus = map[domain.Error]apiError{
 	otp.ErrTooManyRequests:     {http.StatusTooManyRequests, "RATE_LIMITED"},
 	otp.ErrCooldown:            {http.StatusTooManyRequests, "RATE_LIMITED"},
 	otp.ErrLocked:              {http.StatusTooManyRequests, "OTP_LOCKED"},
+	otp.ErrGuarded:             {http.StatusTooManyRequests, "OTP_LOCKED"},
 	otp.ErrExpired:             {http.StatusUnauthorized, "OTP_EXPIRED"},
 	otp.ErrInvalidCode:         {http.StatusUnauthorized, "OTP_INVALID"},
 	otp.ErrTooManyAttempts:     {http.StatusTooManyRequests, "OTP_TOO_MANY_ATTEMPTS"},
 	commands.ErrSignupDisabled: {http.StatusForbidden, "SIGNUP_DISABLED"},
 	// Programming errors of the OTP handler (it always supplies these): a 500 if they ever surface.
-	otp.ErrNonceRequired:    {http.StatusInternalServerError, "SERVER_ERROR"},
+	otp.ErrClientMissing:    {http.StatusInternalServerError, "SERVER_ERROR"},
 	otp.ErrCheckNotProvided: {http.StatusInternalServerError, "SERVER_ERROR"},
 }
 
@@ -88,6 +90,8 @@ func classify(err error) apiError {
 		return apiError{httpErr.Status, httpErr.Code}
 	case errors.As(err, &authErr):
 		return apiError{http.StatusUnauthorized, authErr.Code}
+	case errors.Is(err, commands.ErrIdempotencyKeyReused):
+		return apiError{http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED"}
 	case errors.Is(err, commands.ErrNotFound), errors.Is(err, readapi.ErrNotFound):
 		return apiError{http.StatusNotFound, "NOT_FOUND"}
 	case errors.Is(err, readapi.ErrFreeTier):
@@ -145,22 +149,25 @@ func errorBody(err error, e apiError) gin.H {
 
 // nextSteps tells a client (often an agent) what to do after an error.
 var nextSteps = map[string]string{
-	"API_KEY_MISSING":        "Send Authorization: Bearer <apiKey>. Get a key with POST /v1/auth/otp/request, then /v1/auth/otp/verify.",
-	"API_KEY_INVALID":        "Sign in again with POST /v1/auth/otp/request to get a new key.",
-	"API_KEY_EXPIRED":        "Refresh with POST /v1/auth/refresh, or sign in again with POST /v1/auth/otp/request.",
-	"FREE_TIER_RESTRICTED":   "Upgrade to a paid plan (starter or higher) to use this endpoint.",
-	"RATE_LIMITED":           "Wait retryAfterSeconds before trying again.",
-	"OTP_EXPIRED":            "Request a new code with POST /v1/auth/otp/request.",
-	"OTP_INVALID":            "Check the 6-digit code in the message and try again; attemptsLeft says how many tries remain.",
-	"OTP_LOCKED":             "Too many cancelled codes: wait retryAfterSeconds, then request a new code.",
-	"CHANNEL_DISABLED":       "Use an identifier of an enabled channel (e-mail or phone, as GET /v1 and the error say).",
-	"INVALID_REQUEST":        "Send JSON with exactly one of email or phone (E.164), and a 6-digit code for verify.",
-	"IDEMPOTENCY_KEY_REUSED": "Use a new Idempotency-Key for a different request.",
-	"ADMIN_TOKEN_MISSING":    "Send Authorization: Bearer <LITEHOST_ADMIN_TOKEN> (the operator token, not an API key).",
-	"ADMIN_TOKEN_INVALID":    "Use the operator token configured as LITEHOST_ADMIN_TOKEN on the server.",
-	"OTP_TOO_MANY_ATTEMPTS":  "The code was cancelled. Request a new one with POST /v1/auth/otp/request.",
-	"VALIDATION_FAILED":      "Fix the fields listed in fields and send the request again.",
-	"SERVER_ERROR":           "Retry the request; if it keeps failing, try again later.",
+	"API_KEY_MISSING":           "Send Authorization: Bearer <apiKey>. Get a key with POST /v1/auth/otp/request, then /v1/auth/otp/verify.",
+	"API_KEY_INVALID":           "Sign in again with POST /v1/auth/otp/request to get a new key.",
+	"API_KEY_EXPIRED":           "Refresh with POST /v1/auth/refresh, or sign in again with POST /v1/auth/otp/request.",
+	"FREE_TIER_RESTRICTED":      "Upgrade to a paid plan (starter or higher) to use this endpoint.",
+	"RATE_LIMITED":              "Wait retryAfterSeconds before trying again.",
+	"OTP_EXPIRED":               "Request a new code with POST /v1/auth/otp/request.",
+	"OTP_INVALID":               "Check the 6-digit code in the message and try again; attemptsLeft says how many tries remain.",
+	"OTP_LOCKED":                "Too many wrong codes for this identifier from your network: wait retryAfterSeconds, then try again.",
+	"PHONE_COUNTRY_NOT_ALLOWED": "Sign in with an e-mail address, or a phone number of a country this server sends codes to.",
+	"CHANNEL_DISABLED":          "Use an identifier of an enabled channel (e-mail or phone, as GET /v1 and the error say).",
+	"INVALID_REQUEST":           "Send JSON with exactly one of email or phone (E.164), and a 6-digit code for verify.",
+	"IDEMPOTENCY_KEY_REUSED":    "Use a new Idempotency-Key for a different request.",
+	"ADMIN_TOKEN_MISSING":       "Send Authorization: Bearer <LITEHOST_ADMIN_TOKEN> (the operator token, not an API key).",
+	"ADMIN_TOKEN_INVALID":       "Use the operator token configured as LITEHOST_ADMIN_TOKEN on the server.",
+	"OTP_TOO_MANY_ATTEMPTS":     "You have no tries left on this code: wait retryAfterSeconds, then request a new one with POST /v1/auth/otp/request.",
+	"VALIDATION_FAILED":         "Fix the fields listed in fields and send the request again.",
+	"SERVER_ERROR":              "Retry the request; if it keeps failing, try again later.",
+	// The revocation is stored but not yet binding everywhere: the old key may still work.
+	"REVOCATION_UNCONFIRMED": "Retry the same request with the same Idempotency-Key after Retry-After seconds; the retry completes the revocation.",
 }
 
 // renderErrors answers the first error a handler recorded with c.Error, unless something was

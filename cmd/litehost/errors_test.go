@@ -85,6 +85,7 @@ func TestClassify(t *testing.T) {
 		{commands.ErrNotFound, http.StatusNotFound, "NOT_FOUND"},
 		{fmt.Errorf("load: %w", readapi.ErrNotFound), http.StatusNotFound, "NOT_FOUND"},
 		{fmt.Errorf("append: %w", commands.ErrConflict), http.StatusConflict, "CONFLICT"},
+		{fmt.Errorf("create: %w", commands.ErrIdempotencyKeyReused), http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED"},
 		{domain.Invalid{"title": "required"}, http.StatusUnprocessableEntity, "VALIDATION_FAILED"},
 		{readapi.InvalidQuery{"limit": "1-100"}, http.StatusUnprocessableEntity, "VALIDATION_FAILED"},
 		{readapi.AuthError{Code: readapi.CodeAPIKeyExpired}, http.StatusUnauthorized, "API_KEY_EXPIRED"},

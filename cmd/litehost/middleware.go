@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -85,5 +86,17 @@ func (m *httpMetrics) middleware() gin.HandlerFunc {
 		}
 		m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
 		m.latency.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+	}
+}
+
+// noStore marks every /v1 answer Cache-Control: no-store. API answers are per caller, and some
+// carry an API key, a refresh token or a claim token shown once: no shared or browser cache may
+// keep them. Setting it on every answer (errors too) means no new route can forget it.
+func noStore() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if p := c.Request.URL.Path; p == "/v1" || strings.HasPrefix(p, "/v1/") {
+			c.Header("Cache-Control", "no-store")
+		}
+		c.Next()
 	}
 }

@@ -1,6 +1,6 @@
 // Package mailer is the process manager that delivers OTP codes (DESIGN §6). It follows the global
-// event log from its own checkpoint, and for every otp.requested.v1 derives the code from the
-// event's nonce and sends it by e-mail or SMS, outside any request and outside any database
+// event log from its own checkpoint, and for every otp.requested event derives the code from the
+// event with the server secret (commands.OTPCodeOf) and sends it by e-mail or SMS, outside any request and outside any database
 // transaction. Delivery is at-least-once: the checkpoint advances only after a message was sent
 // (or given up because its code expired or the address was refused for good). Only one instance
 // sends at a time (a PostgreSQL advisory lock); the others wait and take over when it stops.
@@ -109,7 +109,7 @@ func New(log process.Log, pool *pgxpool.Pool, keys *secret.Keyring, accounts Acc
 		logger: logger.With("process", Name)}
 	m.proc = process.Runner{
 		Name: Name, LockKey: lockKey, Pool: pool, Log: log, Handle: m.handle, LockPoll: cfg.LockPoll, Logger: m.logger,
-		Filter: events.Filter{TypePrefixes: []string{events.TypeOTPRequested}, StreamPrefixes: []string{"otp-"}},
+		Filter: events.Filter{TypePrefixes: []string{events.TypeOTPRequested, events.TypeOTPRequestedV2}, StreamPrefixes: []string{"otp-"}},
 	}
 	return m
 }
@@ -126,7 +126,7 @@ func (m *Mailer) handle(ctx context.Context, rec events.RecordedEvent) error {
 	if err != nil {
 		return err
 	}
-	req, ok := ev.(events.OTPRequested)
+	req, ok := requestOf(m.keys, ev)
 	if !ok {
 		return nil
 	}
@@ -158,6 +158,23 @@ func (m *Mailer) handle(ctx context.Context, rec events.RecordedEvent) error {
 	return process.Retry(ctx, m.backoff, try, func(attempt int, err error, wait time.Duration) {
 		log.Warn("code delivery failed; retrying", "error", err, "attempt", attempt+1, "retry_in", wait.String())
 	})
+}
+
+// codeRequest is what the mailer needs of an otp.requested event of any version.
+type codeRequest struct {
+	Channel, Address, Purpose, Code string
+	ExpiresAt                       time.Time
+}
+
+func requestOf(keys *secret.Keyring, ev events.Event) (codeRequest, bool) {
+	code, ok := commands.OTPCodeOf(keys, ev)
+	switch e := ev.(type) {
+	case events.OTPRequested:
+		return codeRequest{Channel: e.Channel, Address: e.Address, Purpose: e.Purpose, Code: code, ExpiresAt: e.ExpiresAt}, ok
+	case events.OTPRequestedV2:
+		return codeRequest{Channel: e.Channel, Address: e.Address, Purpose: e.Purpose, Code: code, ExpiresAt: e.ExpiresAt}, ok
+	}
+	return codeRequest{}, false
 }
 
 // send bounds one attempt by the code's expiry: a message that arrives later is useless.

@@ -165,8 +165,8 @@ func newWorld(t *testing.T, autoCreate bool) *world {
 	keys, err := secret.New([]byte("0123456789abcdef0123456789abcdef"))
 	pgtest.Must(t, err, "keyring")
 	w := &world{pool: pool, store: store, keys: keys, now: time.Now}
-	cfg := commands.OTPConfig{AutoCreate: autoCreate, Channels: []string{"email", "phone"}, IPLimit: 1000}
-	w.otp = commands.NewOTP(store, keys, commands.NewLimiter(pool), commands.NewAccounts(store, keys, time.Now), nil, cfg, slog.New(slog.DiscardHandler))
+	cfg := commands.OTPConfig{AutoCreate: autoCreate, Channels: []string{"email", "phone"}, SMSCountries: []string{"1", "91"}, IPLimit: 1000}
+	w.otp = commands.NewOTP(store, keys, commands.NewLimiter(pool), commands.NewAccounts(store, keys, commands.NewPGRevocations(pool), time.Now), nil, cfg, slog.New(slog.DiscardHandler))
 	return w
 }
 
@@ -248,7 +248,7 @@ func TestMailerWordingFollowsAccountAndSignupState(t *testing.T) {
 	srv := startSMTP(t, nil)
 	w := newWorld(t, true)
 	// Give existing@example.com an account first (the sign-in path the accounts side owns).
-	if _, err := commands.NewAccounts(w.store, w.keys, time.Now).SignIn(t.Context(), [16]byte{1}, email("existing@example.com"), true); err != nil {
+	if _, err := commands.NewAccounts(w.store, w.keys, commands.NewPGRevocations(w.pool), time.Now).SignIn(t.Context(), [16]byte{1}, email("existing@example.com"), true); err != nil {
 		t.Fatalf("create account: %v", err)
 	}
 	pgtest.Background(t, w.mailer(t, mailer.Config{Email: newSMTP(t, srv, "?tls=none"), AutoCreate: false}, nil).Run)

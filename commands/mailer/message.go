@@ -7,12 +7,11 @@ import (
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/domain/otp"
-	"github.com/litehost/litehost/events"
 )
 
 // compose words the message for one requested code. This is where what the API must not reveal
 // (whether an account exists, whether sign-up is open) is told — to the address's owner only.
-func (m *Mailer) compose(ctx context.Context, req events.OTPRequested) (Message, error) {
+func (m *Mailer) compose(ctx context.Context, req codeRequest) (Message, error) {
 	id := commands.Identifier{Kind: req.Channel, Value: req.Address}
 	exists, known := true, false
 	if m.accounts != nil {
@@ -22,7 +21,7 @@ func (m *Mailer) compose(ctx context.Context, req events.OTPRequested) (Message,
 		}
 		exists, known = e, true
 	}
-	code := commands.OTPCode(m.keys, req.Nonce)
+	code := req.Code
 	until := req.ExpiresAt.UTC().Format("15:04 UTC")
 	msg := Message{Channel: req.Channel, To: req.Address}
 

@@ -39,6 +39,15 @@ func (r *Receiver) WithMaxRequestBytes(n int64) *Receiver {
 	return &out
 }
 
+// MaxRequestBytes is the largest request body Receive accepts (temp: a temporary upload's): the
+// route's body limit, applied before the body is fingerprinted or spooled.
+func (r *Receiver) MaxRequestBytes(temp bool) int64 {
+	if temp {
+		return r.temp.MaxRequestBytes
+	}
+	return r.lim.MaxRequestBytes
+}
+
 // Receive parses the request's upload, checks every upload rule and spools its files (phase 1),
 // storing nothing. The returned Upload's Store writes the files and the manifest (phase 2); the
 // project commands call it only when the write is accepted. done removes the spool and must be

@@ -44,12 +44,17 @@ func Catalogue() []Entry {
 		{events.SessionStarted{}, "account-<uuid>"},
 		{events.SessionRefreshed{}, "account-<uuid>"},
 		{events.SessionRevoked{}, "account-<uuid>"},
+		{events.SessionStartedV2{}, "account-<uuid>"},
+		{events.SessionRefreshedV2{}, "account-<uuid>"},
 		{events.IdentityClaimed{}, "identity-<hmac>"},
 		{events.OTPRequested{}, "otp-<hmac>"},
 		{events.OTPAttemptFailed{}, "otp-<hmac>"},
 		{events.OTPVerified{}, "otp-<hmac>"},
 		{events.OTPCancelled{}, "otp-<hmac>"},
 		{events.OTPLocked{}, "otp-<hmac>"},
+		{events.OTPRequestedV2{}, "otp-<hmac>"},
+		{events.OTPAttemptFailedV2{}, "otp-<hmac>"},
+		{events.OTPVerifiedV2{}, "otp-<hmac>"},
 		{events.ProjectCreated{}, "project-<uuid>"},
 		{events.ProjectVersionPushed{}, "project-<uuid>"},
 		{events.ProjectSettingsUpdated{}, "project-<uuid>"},
@@ -278,8 +283,8 @@ func commonField(name string) string {
 		"status":              "The status after this event.",
 		"previousStatus":      "The status before this event.",
 		"verifiedAt":          "When the domain was first verified; null while it never was.",
-		"claimTokenHash":      "HMAC-SHA256 of the claim token of a temporary project.",
-		"passwordHash":        "Slow hash (bcrypt) of the site password; empty without one.",
+		"claimTokenHash":      "HMAC-SHA256 of the claim token of a temporary project; only in events recorded before claim tokens were derived from the project ID (no longer written).",
+		"passwordHash":        "The site password's argon2id hash sealed with the server secret (sealed:v1:…; older events hold the bare PHC string); empty without one.",
 		"temporary":           "Whether the project is temporary (anonymous, expiring unless claimed).",
 		"reason":              "Why it happened (a machine-readable word).",
 		"title":               "The project's title.",
@@ -454,12 +459,16 @@ the NATS forwarder and the per-project audit log all deliver this form and nothi
 | ` + "`requestId`" + ` | the HTTP request ID (` + "`X-Request-ID`" + `), when there was a request | yes |
 | ` + "`clientNetwork`" + ` | the client's network as seen through trusted proxies: its IPv4 /24 or IPv6 /48 (e.g. ` + "`203.0.113.0/24`" + `); the address itself is never stored | no |
 | ` + "`userAgent`" + ` | the client's User-Agent without its parenthesised comments (OS, device), at most 128 bytes | no |
+| ` + "`requestFingerprint`" + ` | with an ` + "`Idempotency-Key`" + `: the keyed fingerprint (HMAC) of the request that made the event, secret fields left out; a later request under the key replays only with the same one | no |
 
 Events written before the network rule hold a full ` + "`clientIp`" + `; every reader reduces it to
 ` + "`clientNetwork`" + ` (and the user agent) on read. No secret appears in clear in the log either: API
-keys, refresh tokens, OTP codes and claim tokens only as HMACs, site passwords only as slow
-hashes, identifiers in stream names as HMACs, DNS challenge tokens not at all (they are derived
-from the server secret and the domain ID). Times are UTC RFC 3339.
+keys and refresh tokens only by their IDs (a credential is its ID plus a MAC under the server
+secret, and the MAC is never stored), OTP codes only by their sequence number (the code is derived
+from the server secret), claim tokens not at all (derived from the project ID), site passwords only
+as sealed slow hashes, identifiers in stream names as HMACs, DNS challenge tokens not at all (derived
+from the server secret and the domain ID). Events of the first release still hold the hashes they
+were written with. Times are UTC RFC 3339.
 
 ## Streams
 

@@ -11,7 +11,9 @@
 //     them a thief); the whole session is revoked.
 //   - A revoked session never works again; revoking it twice changes nothing.
 //
-// Keys and tokens reach this package only as HMACs; it never sees them in clear.
+// Keys and tokens reach this package only as their IDs; it never sees them in clear. Sessions of
+// the first release (account.session_started.v1 / session_refreshed.v1, which named credentials
+// by HMAC) are not sessions here: their credentials were retired with that format.
 package account
 
 import (
@@ -35,16 +37,19 @@ const (
 	ErrRefreshExpired  = domain.Error("refresh token has expired; sign in again")
 	ErrRefreshReused   = domain.Error("refresh token was already used; the session has been revoked, sign in again")
 	ErrSessionNotFound = domain.Error("session not found")
+	// ErrSessionRetired answers a retried sign-in whose session was started under the first
+	// release's credential format: that key cannot be shown again.
+	ErrSessionRetired = domain.Error("this sign-in was answered with a credential format that is no longer accepted; sign in again")
 )
 
-// Session is one sign-in of an account.
+// Session is one sign-in of an account. Its credentials are known here by their IDs only.
 type Session struct {
 	ID               string
-	KeyHash          string
+	KeyID            string
 	ExpiresAt        time.Time
-	RefreshHash      string
+	RefreshID        string
 	RefreshExpiresAt time.Time
-	// RotatedRefresh holds every refresh hash this session has rotated away, to recognise reuse.
+	// RotatedRefresh holds every refresh token ID this session has rotated away, to recognise reuse.
 	RotatedRefresh []string
 	Revoked        bool
 	StartedAt      time.Time
@@ -80,23 +85,23 @@ func Evolve(s State, e events.Event) State {
 		s.Plan, s.Limits = e.Plan, e.Limits
 	case events.PlanChanged:
 		s.Plan, s.Limits = e.Plan, e.Limits
-	case events.SessionStarted:
+	case events.SessionStartedV2:
 		s.Sessions = maps.Clone(s.Sessions)
 		if s.Sessions == nil {
 			s.Sessions = map[string]Session{}
 		}
 		s.Sessions[e.SessionID] = Session{
-			ID: e.SessionID, KeyHash: e.KeyHash, ExpiresAt: e.ExpiresAt,
-			RefreshHash: e.RefreshHash, RefreshExpiresAt: e.RefreshExpiresAt, StartedAt: e.At,
+			ID: e.SessionID, KeyID: e.KeyID, ExpiresAt: e.ExpiresAt,
+			RefreshID: e.RefreshTokenID, RefreshExpiresAt: e.RefreshExpiresAt, StartedAt: e.At,
 		}
-	case events.SessionRefreshed:
+	case events.SessionRefreshedV2:
 		ss, ok := s.Sessions[e.SessionID]
 		if !ok {
 			return s
 		}
-		ss.RotatedRefresh = append(ss.RotatedRefresh[:len(ss.RotatedRefresh):len(ss.RotatedRefresh)], e.PreviousRefreshHash)
-		ss.KeyHash, ss.ExpiresAt = e.KeyHash, e.ExpiresAt
-		ss.RefreshHash, ss.RefreshExpiresAt = e.RefreshHash, e.RefreshExpiresAt
+		ss.RotatedRefresh = append(ss.RotatedRefresh[:len(ss.RotatedRefresh):len(ss.RotatedRefresh)], e.PreviousRefreshTokenID)
+		ss.KeyID, ss.ExpiresAt = e.KeyID, e.ExpiresAt
+		ss.RefreshID, ss.RefreshExpiresAt = e.RefreshTokenID, e.RefreshExpiresAt
 		s.Sessions = maps.Clone(s.Sessions)
 		s.Sessions[e.SessionID] = ss
 	case events.SessionRevoked:
@@ -133,8 +138,8 @@ func Register(s State, accountID, email, phone string, now time.Time) ([]events.
 	}}, nil
 }
 
-// StartSession opens a new session whose key and refresh token have the given HMACs.
-func StartSession(s State, sessionID, keyHash, refreshHash string, now time.Time) ([]events.Event, error) {
+// StartSession opens a new session whose key and refresh token have the given IDs.
+func StartSession(s State, sessionID, keyID, refreshID string, now time.Time) ([]events.Event, error) {
 	if !s.Registered {
 		return nil, ErrNotRegistered
 	}
@@ -142,54 +147,78 @@ func StartSession(s State, sessionID, keyHash, refreshHash string, now time.Time
 		return nil, nil // the same session started again: already done
 	}
 	now = now.UTC()
-	return []events.Event{events.SessionStarted{
-		AccountID: s.ID, SessionID: sessionID, KeyHash: keyHash, ExpiresAt: now.Add(KeyTTL),
-		RefreshHash: refreshHash, RefreshExpiresAt: now.Add(RefreshTTL), At: now,
+	return []events.Event{events.SessionStartedV2{
+		AccountID: s.ID, SessionID: sessionID, KeyID: keyID, ExpiresAt: now.Add(KeyTTL),
+		RefreshTokenID: refreshID, RefreshExpiresAt: now.Add(RefreshTTL), At: now,
 	}}, nil
 }
 
-// Refresh rotates the session whose current refresh token has the HMAC refreshHash. A refresh
+// Refresh rotates the session whose current refresh token has the ID refreshID. A refresh
 // token that was rotated away before revokes its session: the decision is then that one
 // SessionRevoked event, and callers report ErrRefreshReused once it is stored.
-func Refresh(s State, refreshHash, newKeyHash, newRefreshHash string, now time.Time) ([]events.Event, error) {
+func Refresh(s State, refreshID, newKeyID, newRefreshID string, now time.Time) ([]events.Event, error) {
 	now = now.UTC()
-	ss, current, ok := s.sessionByRefresh(refreshHash)
+	ss, current, ok := s.sessionByRefresh(refreshID)
 	switch {
 	case !ok:
 		return nil, ErrRefreshInvalid
 	case ss.Revoked:
 		return nil, ErrRefreshInvalid
 	case !current:
-		return []events.Event{events.SessionRevoked{
-			AccountID: s.ID, SessionID: ss.ID, Reason: events.RevokeReasonRefreshReuse, At: now,
-		}}, nil
+		return reuse(s, ss, now), nil
 	case !now.Before(ss.RefreshExpiresAt):
 		return nil, ErrRefreshExpired
 	}
-	return []events.Event{events.SessionRefreshed{
+	return []events.Event{events.SessionRefreshedV2{
 		AccountID: s.ID, SessionID: ss.ID,
-		PreviousKeyHash: ss.KeyHash, PreviousRefreshHash: ss.RefreshHash,
-		KeyHash: newKeyHash, ExpiresAt: now.Add(KeyTTL),
-		RefreshHash: newRefreshHash, RefreshExpiresAt: now.Add(RefreshTTL), At: now,
+		PreviousKeyID: ss.KeyID, PreviousRefreshTokenID: ss.RefreshID,
+		KeyID: newKeyID, ExpiresAt: now.Add(KeyTTL),
+		RefreshTokenID: newRefreshID, RefreshExpiresAt: now.Add(RefreshTTL), At: now,
 	}}, nil
 }
 
-// SessionByRefresh finds the session a refresh HMAC belongs to, current or rotated away.
-func (s State) SessionByRefresh(refreshHash string) (Session, bool) {
-	ss, _, ok := s.sessionByRefresh(refreshHash)
+// RefreshAgain decides a refresh that was already applied, presented again: done is the rotation
+// it made. Showing that rotation's credentials again is safe only while they are still the
+// session's current ones and the caller is known to be the one that sent the first request
+// (confirmed: a retry within the idempotency window, or a first attempt that was never answered).
+// Otherwise the presented token is one that was rotated away, so it is treated as reuse: the
+// session is revoked. No events and no error means: show done's credentials again.
+func RefreshAgain(s State, done events.SessionRefreshedV2, confirmed bool, now time.Time) ([]events.Event, error) {
+	now = now.UTC()
+	ss, ok := s.Sessions[done.SessionID]
+	switch {
+	case !ok, ss.Revoked:
+		return nil, ErrRefreshInvalid
+	case ss.RefreshID != done.RefreshTokenID, !confirmed:
+		return reuse(s, ss, now), nil
+	case !now.Before(ss.RefreshExpiresAt):
+		return nil, ErrRefreshExpired
+	}
+	return nil, nil
+}
+
+func reuse(s State, ss Session, now time.Time) []events.Event {
+	return []events.Event{events.SessionRevoked{
+		AccountID: s.ID, SessionID: ss.ID, Reason: events.RevokeReasonRefreshReuse, At: now,
+	}}
+}
+
+// SessionByRefresh finds the session a refresh token ID belongs to, current or rotated away.
+func (s State) SessionByRefresh(refreshID string) (Session, bool) {
+	ss, _, ok := s.sessionByRefresh(refreshID)
 	return ss, ok
 }
 
-func (s State) sessionByRefresh(h string) (ss Session, current, ok bool) {
-	if h == "" {
+func (s State) sessionByRefresh(id string) (ss Session, current, ok bool) {
+	if id == "" {
 		return Session{}, false, false
 	}
 	for _, ss := range s.Sessions {
-		if ss.RefreshHash == h {
+		if ss.RefreshID == id {
 			return ss, true, true
 		}
 		for _, old := range ss.RotatedRefresh {
-			if old == h {
+			if old == id {
 				return ss, false, true
 			}
 		}

@@ -18,14 +18,20 @@ var (
 	reg  = events.AccountRegistered{AccountID: "a1", Email: "you@example.com", Plan: "free", Limits: free, At: t0}
 )
 
-func started(sid, key, refresh string, at time.Time) events.SessionStarted {
-	return events.SessionStarted{AccountID: "a1", SessionID: sid, KeyHash: key, ExpiresAt: at.Add(7 * 24 * time.Hour),
-		RefreshHash: refresh, RefreshExpiresAt: at.Add(30 * 24 * time.Hour), At: at}
+func started(sid, key, refresh string, at time.Time) events.SessionStartedV2 {
+	return events.SessionStartedV2{AccountID: "a1", SessionID: sid, KeyID: key, ExpiresAt: at.Add(7 * 24 * time.Hour),
+		RefreshTokenID: refresh, RefreshExpiresAt: at.Add(30 * 24 * time.Hour), At: at}
 }
 
-func refreshed(sid, oldKey, oldRefresh, key, refresh string, at time.Time) events.SessionRefreshed {
-	return events.SessionRefreshed{AccountID: "a1", SessionID: sid, PreviousKeyHash: oldKey, PreviousRefreshHash: oldRefresh,
-		KeyHash: key, ExpiresAt: at.Add(7 * 24 * time.Hour), RefreshHash: refresh, RefreshExpiresAt: at.Add(30 * 24 * time.Hour), At: at}
+func refreshed(sid, oldKey, oldRefresh, key, refresh string, at time.Time) events.SessionRefreshedV2 {
+	return events.SessionRefreshedV2{AccountID: "a1", SessionID: sid, PreviousKeyID: oldKey, PreviousRefreshTokenID: oldRefresh,
+		KeyID: key, ExpiresAt: at.Add(7 * 24 * time.Hour), RefreshTokenID: refresh, RefreshExpiresAt: at.Add(30 * 24 * time.Hour), At: at}
+}
+
+// startedV1 is a sign-in of the first release, whose credentials were retired with their format.
+func startedV1(sid string, at time.Time) events.SessionStarted {
+	return events.SessionStarted{AccountID: "a1", SessionID: sid, KeyHash: "h1", ExpiresAt: at.Add(7 * 24 * time.Hour),
+		RefreshHash: "h2", RefreshExpiresAt: at.Add(30 * 24 * time.Hour), At: at}
 }
 
 func revoked(sid, reason string, at time.Time) events.SessionRevoked {
@@ -109,10 +115,43 @@ func TestRefresh(t *testing.T) {
 			[]events.Event{refreshed("s1", "k1", "r1", "k9", "r9", t0.Add(account.RefreshTTL-time.Millisecond))}, nil},
 		{"other session untouched", []events.Event{reg, started("s0", "k0", "r0", t0), started("s1", "k1", "r1", t0)}, "r1", t1,
 			[]events.Event{refreshed("s1", "k1", "r1", "k9", "r9", t1)}, nil},
+		{"a first-release session is no session", []events.Event{reg, startedV1("s1", t0)}, "h2", t1, nil, account.ErrRefreshInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := account.Refresh(account.Replay(tt.given), tt.token, "k9", "r9", tt.now)
+			checkErr(t, err, tt.wantErr)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRefreshAgain(t *testing.T) {
+	t1 := t0.Add(time.Hour)
+	t2 := t0.Add(2 * time.Hour)
+	done := refreshed("s1", "k1", "r1", "k2", "r2", t1)
+	rotated := []events.Event{reg, started("s1", "k1", "r1", t0), done}
+	tests := []struct {
+		name      string
+		given     []events.Event
+		confirmed bool
+		now       time.Time
+		want      []events.Event
+		wantErr   error
+	}{
+		{"confirmed retry while its rotation is current", rotated, true, t2, nil, nil},
+		{"unconfirmed: the rotated-away token came back", rotated, false, t2,
+			[]events.Event{revoked("s1", events.RevokeReasonRefreshReuse, t2)}, nil},
+		{"rotated again since: reuse even when confirmed", append(rotated[:3:3], refreshed("s1", "k2", "r2", "k3", "r3", t1)), true, t2,
+			[]events.Event{revoked("s1", events.RevokeReasonRefreshReuse, t2)}, nil},
+		{"session revoked since", append(rotated[:3:3], revoked("s1", events.RevokeReasonClient, t1)), true, t2, nil, account.ErrRefreshInvalid},
+		{"new token expired", rotated, true, t1.Add(account.RefreshTTL), nil, account.ErrRefreshExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := account.RefreshAgain(account.Replay(tt.given), done, tt.confirmed, tt.now)
 			checkErr(t, err, tt.wantErr)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
@@ -178,13 +217,13 @@ func TestEvolveKeepsEarlierStates(t *testing.T) {
 	s1 := account.Replay([]events.Event{reg, started("s1", "k1", "r1", t0)})
 	s2 := account.Evolve(s1, refreshed("s1", "k1", "r1", "k2", "r2", t0))
 	s3 := account.Evolve(s2, revoked("s1", events.RevokeReasonClient, t0))
-	if s1.Sessions["s1"].KeyHash != "k1" || len(s1.Sessions["s1"].RotatedRefresh) != 0 {
+	if s1.Sessions["s1"].KeyID != "k1" || len(s1.Sessions["s1"].RotatedRefresh) != 0 {
 		t.Errorf("refresh changed the earlier state: %+v", s1.Sessions["s1"])
 	}
 	if s2.Sessions["s1"].Revoked {
 		t.Errorf("revoke changed the earlier state")
 	}
-	if !s3.Sessions["s1"].Revoked || s3.Sessions["s1"].KeyHash != "k2" {
+	if !s3.Sessions["s1"].Revoked || s3.Sessions["s1"].KeyID != "k2" {
 		t.Errorf("final state = %+v", s3.Sessions["s1"])
 	}
 	if ss, ok := s3.SessionByRefresh("r1"); !ok || ss.ID != "s1" {

@@ -15,7 +15,11 @@
 //   - an owner proves control of the hostname with a DNS TXT record holding the domain's challenge
 //     token: found, the domain becomes active (verifiedAt set once); not found is
 //     ErrVerificationFailed; verifying a domain that is already verified changes nothing;
-//   - a domain that a project still uses cannot be removed (ErrInUse).
+//   - a domain that a project still uses cannot be removed (ErrInUse);
+//   - a domain that never proved control holds its hostname against other domains only for the
+//     pending time-to-live (DefaultPendingTTL, 72 h) after it was added: after that it is stale,
+//     and a new domain for the hostname ends it (Expire) and takes the hostname. Until then the
+//     owner may still verify it.
 package customdomain
 
 import (
@@ -274,6 +278,28 @@ func CheckAssignable(s State, accountID string) error {
 		return ErrNotActive
 	}
 	return nil
+}
+
+// DefaultPendingTTL is how long an unverified domain holds its hostname against others.
+const DefaultPendingTTL = 72 * time.Hour
+
+// Stale reports whether the domain no longer holds its hostname against other domains: it is
+// live, has never been verified, and was added ttl or more before now.
+func (s State) Stale(now time.Time, ttl time.Duration) bool {
+	return s.Live() && s.VerifiedAt == nil && s.NeedsVerification() && !now.Before(s.CreatedAt.Add(ttl))
+}
+
+// Expire ends a stale domain so another domain can take its hostname (the hostname is released
+// by the same command). A domain that is not stale keeps its hostname: ErrTaken; one already
+// gone changes nothing.
+func Expire(s State, now time.Time, ttl time.Duration) ([]events.Event, error) {
+	if !s.Live() {
+		return nil, nil
+	}
+	if !s.Stale(now, ttl) {
+		return nil, ErrTaken
+	}
+	return []events.Event{events.DomainRemoved{DomainID: s.ID, Hostname: s.Hostname, At: now}}, nil
 }
 
 // Reservation is a hostname reservation stream folded: the domain holding it, "" when free.

@@ -211,3 +211,37 @@ func TestReservation(t *testing.T) {
 		t.Errorf("reserve after release = %v, %v", got, err)
 	}
 }
+
+// An unverified domain holds its hostname for the pending TTL only; a verified one for good.
+func TestExpireStalePending(t *testing.T) {
+	ttl := customdomain.DefaultPendingTTL
+	added := events.DomainAdded{DomainID: "d1", OwnerID: "a1", Hostname: "example.com",
+		Status: customdomain.StatusPendingVerification, ChallengeToken: "tok", At: now}
+	pending := customdomain.Replay([]events.Event{added})
+	if _, err := customdomain.Expire(pending, now.Add(ttl-time.Second), ttl); !errors.Is(err, customdomain.ErrTaken) {
+		t.Errorf("expire before the TTL: %v, want ErrTaken", err)
+	}
+	got, err := customdomain.Expire(pending, now.Add(ttl), ttl)
+	want := []events.Event{events.DomainRemoved{DomainID: "d1", Hostname: "example.com", At: now.Add(ttl)}}
+	if err != nil || !cmp.Equal(got, want) {
+		t.Errorf("expire at the TTL = %v, %v; want %v", got, err, want)
+	}
+	dnsErr := customdomain.Replay([]events.Event{added, events.DomainStatusChanged{DomainID: "d1", Status: customdomain.StatusErrorDNS, At: now}})
+	if !dnsErr.Stale(now.Add(ttl), ttl) {
+		t.Error("a never-verified error_dns domain is not stale")
+	}
+	verifiedAt := now.Add(time.Hour)
+	active := customdomain.Replay([]events.Event{added, events.DomainStatusChanged{DomainID: "d1", Status: customdomain.StatusActive, VerifiedAt: &verifiedAt, At: verifiedAt}})
+	if _, err := customdomain.Expire(active, now.Add(10*ttl), ttl); !errors.Is(err, customdomain.ErrTaken) {
+		t.Errorf("expire a verified domain: %v, want ErrTaken", err)
+	}
+	lapsed := customdomain.Replay([]events.Event{added, events.DomainStatusChanged{DomainID: "d1", Status: customdomain.StatusActive, VerifiedAt: &verifiedAt, At: verifiedAt},
+		events.DomainStatusChanged{DomainID: "d1", Status: customdomain.StatusErrorDNS, VerifiedAt: &verifiedAt, At: verifiedAt}})
+	if lapsed.Stale(now.Add(10*ttl), ttl) {
+		t.Error("a once-verified domain in error_dns is stale")
+	}
+	removed := customdomain.Replay([]events.Event{added, events.DomainRemoved{DomainID: "d1", Hostname: "example.com", At: now}})
+	if got, err := customdomain.Expire(removed, now.Add(ttl), ttl); got != nil || err != nil {
+		t.Errorf("expire a removed domain = %v, %v; want nothing", got, err)
+	}
+}

@@ -120,13 +120,13 @@ func (c Create) Decide(s State, plan Plan, u Usage, now time.Time) ([]events.Eve
 	}}, nil
 }
 
-// CreateTemp is the input of POST /v1/projects/temp after the upload was stored.
+// CreateTemp is the input of POST /v1/projects/temp after the upload was stored. Its claim token
+// is derived from the project ID with the server secret, so nothing of it is recorded.
 type CreateTemp struct {
-	ProjectID      string
-	Slug           string // already reserved by the caller
-	ClaimTokenHash string
-	TTL            time.Duration
-	Deployment     events.Deployment
+	ProjectID  string
+	Slug       string // already reserved by the caller
+	TTL        time.Duration
+	Deployment events.Deployment
 }
 
 // Decide creates the anonymous project; it expires TTL from now unless claimed.
@@ -138,7 +138,7 @@ func (c CreateTemp) Decide(s State, now time.Time) ([]events.Event, error) {
 	d := c.Deployment
 	d.Version = 1
 	return []events.Event{events.ProjectCreated{
-		ProjectID: c.ProjectID, Temporary: true, ClaimTokenHash: c.ClaimTokenHash,
+		ProjectID: c.ProjectID, Temporary: true,
 		Settings: events.ProjectSettings{
 			Title: c.Slug, Slug: c.Slug, Status: StatusPublic, Access: AccessPublic,
 			AnalyticsEnabled: true, ExpiresAt: &at,
@@ -211,10 +211,12 @@ func Unarchive(s State, accountID string, plan Plan, u Usage, now time.Time) ([]
 	return []events.Event{events.ProjectUnarchived{ProjectID: s.ID, At: now}}, nil
 }
 
-// Claim gives a temporary project to accountID. tokenHash is the keyed hash of the presented
-// token; a mismatch is ErrNotFound like any unknown token.
-func Claim(s State, tokenHash, accountID string, plan Plan, u Usage, now time.Time) ([]events.Event, error) {
-	if !s.Exists || s.Deleted || s.ClaimTokenHash == "" || s.ClaimTokenHash != tokenHash {
+// Claim gives a temporary project to accountID. tokenValid says whether the presented claim token
+// is this project's (the command checks it: a token derived from the project ID with the server
+// secret, or an older one by its recorded hash, see State.ClaimTokenMatches); a wrong token is
+// ErrNotFound like any unknown one.
+func Claim(s State, tokenValid bool, accountID string, plan Plan, u Usage, now time.Time) ([]events.Event, error) {
+	if !s.Exists || s.Deleted || !tokenValid {
 		return nil, ErrNotFound
 	}
 	if !s.Temporary {

@@ -18,6 +18,7 @@
 package project
 
 import (
+	"crypto/subtle"
 	"time"
 
 	"github.com/litehost/litehost/domain"
@@ -80,7 +81,9 @@ type State struct {
 	OwnerID     string
 	WorkspaceID string
 	// Temporary is true while an anonymous project is unclaimed.
-	Temporary      bool
+	Temporary bool
+	// ClaimTokenHash is the keyed hash of the claim token of a temporary project created before
+	// tokens were derived from the project ID; empty for newer ones.
 	ClaimTokenHash string
 	Settings       events.ProjectSettings
 	Archived       bool
@@ -146,6 +149,12 @@ func Evolve(s State, e events.Event) State {
 		s.Deleted = true
 	}
 	return s
+}
+
+// ClaimTokenMatches reports whether tokenHash is the recorded claim token hash of an older
+// temporary project, in constant time.
+func (s State) ClaimTokenMatches(tokenHash string) bool {
+	return s.ClaimTokenHash != "" && subtle.ConstantTimeCompare([]byte(s.ClaimTokenHash), []byte(tokenHash)) == 1
 }
 
 // Replay folds a stream's events.

@@ -176,7 +176,9 @@ func TestArchiveUnarchive(t *testing.T) {
 func TestClaimAndExpire(t *testing.T) {
 	expires := now.Add(10 * time.Minute)
 	claim := func(hash string, plan project.Plan, u project.Usage) decision {
-		return func(s project.State) ([]events.Event, error) { return project.Claim(s, hash, "a1", plan, u, now) }
+		return func(s project.State) ([]events.Event, error) {
+			return project.Claim(s, s.ClaimTokenMatches(hash), "a1", plan, u, now)
+		}
 	}
 	expire := func(at time.Time) decision {
 		return func(s project.State) ([]events.Event, error) { return project.Expire(s, at), nil }

@@ -124,8 +124,13 @@ func Replay(evs []events.Event) State {
 	return s
 }
 
-// Reserve gives slug to projectID.
+// Reserve gives slug to projectID. A slug that breaks the label rules or is reserved is refused
+// here too, not only by callers that ran Validate first: a reserved name such as "api" would take
+// one of Litehost's own hosts, so no path to the slug stream may hand it out.
 func Reserve(s State, slug, projectID string, now time.Time) ([]events.Event, error) {
+	if msg := Validate(slug); msg != "" {
+		return nil, domain.Invalid{"slug": msg}
+	}
 	switch s.Holder {
 	case projectID:
 		return nil, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/litehost/litehost/domain"
 	"github.com/litehost/litehost/domain/slug"
 	"github.com/litehost/litehost/events"
 )
@@ -118,5 +119,17 @@ func TestReserveRelease(t *testing.T) {
 	want := []events.Event{released("p1")}
 	if diff := cmp.Diff(want, slug.Release(slug.Replay([]events.Event{reserved("p1")}), "s", "p1", now)); diff != "" {
 		t.Errorf("release (-want +got):\n%s", diff)
+	}
+}
+
+// The slug stream itself refuses Litehost's own host names, whoever asks: "api" on the sites
+// domain would be the API host.
+func TestReserveRefusesReservedNames(t *testing.T) {
+	for _, s := range []string{"api", "www", "admin", "mcp", "connect", "mail", "Bad_Slug"} {
+		evs, err := slug.Reserve(slug.State{}, s, "p1", now)
+		var bad domain.Invalid
+		if !errors.As(err, &bad) || bad["slug"] == "" || evs != nil {
+			t.Errorf("Reserve(%q) = %v, %v; want a slug validation error and no events", s, evs, err)
+		}
 	}
 }

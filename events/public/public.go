@@ -22,12 +22,15 @@ import (
 // Private lists the event types that never leave the service, with the reason docs/events.md
 // gives. Every other type known to events.Decode must have a case in project.
 var Private = map[string]string{
-	events.TypeIdentityClaimed:  "Its stream name is the keyed hash of an e-mail address or phone number; account.registered.v1 tells the same without it.",
-	events.TypeOTPRequested:     "The sign-in code flow: the address, the nonce the code is derived from and the code's hash.",
-	events.TypeOTPAttemptFailed: "The sign-in code flow: the code's nonce, in a stream named by the keyed hash of an address.",
-	events.TypeOTPVerified:      "The sign-in code flow: the address and the code's nonce; account.session_started.v1 tells that a sign-in happened.",
-	events.TypeOTPCancelled:     "The sign-in code flow: the code's nonce, in a stream named by the keyed hash of an address.",
-	events.TypeOTPLocked:        "The sign-in code flow, in a stream named by the keyed hash of an address.",
+	events.TypeIdentityClaimed:    "Its stream name is the keyed hash of an e-mail address or phone number; account.registered.v1 tells the same without it.",
+	events.TypeOTPRequested:       "The sign-in code flow: the address, the nonce the code is derived from and the code's hash.",
+	events.TypeOTPAttemptFailed:   "The sign-in code flow: the code's nonce, in a stream named by the keyed hash of an address.",
+	events.TypeOTPVerified:        "The sign-in code flow: the address and the code's nonce; account.session_started.v1 tells that a sign-in happened.",
+	events.TypeOTPCancelled:       "The sign-in code flow: the code's nonce, in a stream named by the keyed hash of an address.",
+	events.TypeOTPLocked:          "The sign-in code flow, in a stream named by the keyed hash of an address.",
+	events.TypeOTPRequestedV2:     "The sign-in code flow: the address the code goes to, in a stream named by the keyed hash of it.",
+	events.TypeOTPAttemptFailedV2: "The sign-in code flow: a keyed hash of the guessing client's network, in a stream named by the keyed hash of an address.",
+	events.TypeOTPVerifiedV2:      "The sign-in code flow: the address; account.session_started tells that a sign-in happened.",
 }
 
 // Metadata is the public part of an event's metadata: who acted and which request or process run
@@ -95,6 +98,10 @@ func Project(ev events.Event) (any, bool) {
 	case events.SessionStarted:
 		return SessionStarted{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
 	case events.SessionRefreshed:
+		return SessionRefreshed{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
+	case events.SessionStartedV2: // key and token IDs stay inside: with the server secret they are the credentials
+		return SessionStarted{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
+	case events.SessionRefreshedV2:
 		return SessionRefreshed{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
 	case events.SessionRevoked:
 		return SessionRevoked{AccountID: e.AccountID, Reason: e.Reason, At: e.At}, true

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash"
 )
 
 // Purposes separate the uses of the one server secret.
@@ -23,6 +24,12 @@ const (
 	// PurposeDomainChallenge derives a custom domain's DNS challenge token from its ID, so no
 	// table holds the token and verification re-derives it (DomainChallenge).
 	PurposeDomainChallenge = "domain-challenge-id"
+	// PurposeFingerprint keys the fingerprint of a request made with an Idempotency-Key, kept
+	// with its answer and in its events' metadata: keyed, so it cannot be inverted offline.
+	PurposeFingerprint = "request-fingerprint"
+	// PurposeClaimIssue derives a temporary project's claim token from its project ID, so a
+	// replayed create shows the same token and nothing about the token needs to be stored.
+	PurposeClaimIssue = "claim-token-issue"
 )
 
 // MinKeyBytes is the shortest server secret accepted.
@@ -48,11 +55,18 @@ func (k *Keyring) Hash(purpose, value string) string {
 
 // Sum returns the raw HMAC-SHA256 of value for purpose.
 func (k *Keyring) Sum(purpose, value string) []byte {
+	m := k.New(purpose)
+	m.Write([]byte(value))
+	return m.Sum(nil)
+}
+
+// New returns an HMAC-SHA256 for purpose to write a long value into piece by piece (a request
+// body streamed from disk); its sum equals Sum(purpose, everything written).
+func (k *Keyring) New(purpose string) hash.Hash {
 	m := hmac.New(sha256.New, k.key)
 	m.Write([]byte(purpose))
 	m.Write([]byte{0})
-	m.Write([]byte(value))
-	return m.Sum(nil)
+	return m
 }
 
 // Equal compares a presented value with a stored hex hash in constant time.
