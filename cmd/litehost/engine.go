@@ -12,6 +12,7 @@ import (
 	"github.com/litehost/litehost/commands/projectsupload"
 	"github.com/litehost/litehost/docs"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/internal/webpage"
 	"github.com/litehost/litehost/readapi"
 )
 
@@ -131,8 +132,10 @@ func (a *app) engine() *gin.Engine {
 	// Project writes: the key (when sent) is checked before the idempotency key is scoped to
 	// it; routes that need an account then only check that one was found.
 	writes := v1.Group("", auth.Optional(), idem.Middleware())
-	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, nil).
+	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, a.claimURL).
 		Register(writes, requirePrincipal)
+	// The browser page of claimUrl: HTML, no key, the same OTP handlers and claim command.
+	a.claimPage(otp, accounts).Register(e)
 	readapi.NewProjects(a.pool, a.siteURL).WithDomainURL(a.domainSiteURL()).Register(v1, auth.Require())
 	readapi.NewAudit(a.store).Register(v1, auth.Require())
 	a.registerAnalytics(v1, auth.Require())
@@ -181,6 +184,9 @@ func writeRoutes(recv *projectsupload.Receiver) commands.WriteRoutes {
 		"POST /v1/domains":                {MaxBody: jsonBody},
 		"POST /v1/domains/:id/verify":     {MaxBody: noBody},
 		"DELETE /v1/domains/:id":          {MaxBody: noBody},
+		// The claim page's forms (an address or a code and the CSRF token); no idempotency key.
+		"POST /claim/:token/email": {MaxBody: webpage.MaxFormBytes},
+		"POST /claim/:token/code":  {MaxBody: webpage.MaxFormBytes},
 	}
 }
 

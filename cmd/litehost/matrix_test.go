@@ -40,6 +40,8 @@ var (
 	// The operator stream takes the admin token, never an API key.
 	adminMissing = want{http.StatusUnauthorized, "ADMIN_TOKEN_MISSING"}
 	adminInvalid = want{http.StatusUnauthorized, "ADMIN_TOKEN_INVALID"}
+	// A browser form without its CSRF token: an HTML page, so no envelope code.
+	forged = want{http.StatusForbidden, ""}
 )
 
 // ok is a success with status.
@@ -122,6 +124,11 @@ var matrix = []matrixRow{
 	{"POST /v1/projects/:id/rollback", rollback, cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"POST /v1/projects/:id/archive", onProject("POST", "/archive"), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
 	{"POST /v1/projects/:id/unarchive", onProject("POST", "/unarchive"), cells{missing, invalid, expired, invalid, foreign, freeTier, ok(200)}},
+	// The claim page is for browsers: no key counts there, and a form post without its CSRF token
+	// (a forged or cross-site one) is refused whoever sends it; its success is claimpage_test's.
+	{"GET /claim/:token", claimPage("GET", ""), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
+	{"POST /claim/:token/email", claimPage("POST", "/email"), cells{forged, forged, forged, forged, na, na, forged}},
+	{"POST /claim/:token/code", claimPage("POST", "/code"), cells{forged, forged, forged, forged, na, na, forged}},
 	// The claim token is the credential of a temporary project: no tenant owns it yet.
 	{"POST /v1/projects/claim/:token", claim, cells{missing, invalid, expired, invalid, na, na, ok(200)}},
 
@@ -304,6 +311,17 @@ func rollback(f *matrixFixtures, c column) matrixReq {
 	return jsonReq(http.MethodPost, "/v1/projects/"+f.of(c).project+"/rollback", map[string]any{"deploymentId": f.of(c).deployment})
 }
 
+func claimPage(method, suffix string) func(*matrixFixtures, column) matrixReq {
+	return func(f *matrixFixtures, _ column) matrixReq {
+		r := matrixReq{method: method, path: "/claim/" + f.claimToken + suffix}
+		if method == http.MethodPost {
+			field := map[string]string{"/email": "email=visitor%40example.com", "/code": "code=123456"}[suffix]
+			r.body, r.ctype = []byte("csrf_token=forged&"+field), "application/x-www-form-urlencoded"
+		}
+		return r
+	}
+}
+
 func claim(f *matrixFixtures, _ column) matrixReq {
 	return matrixReq{method: http.MethodPost, path: "/v1/projects/claim/" + f.claimToken}
 }
@@ -419,7 +437,7 @@ func (f *matrixFixtures) checkOne(r matrixRow, c column, auth string) {
 		cell += fmt.Sprintf(" (%.16s…)", auth)
 	}
 	code := ""
-	if res.status >= 400 {
+	if res.status >= 400 && strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
 		code = res.code(t)
 	}
 	if res.status != w.status || code != w.code {
