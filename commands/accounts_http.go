@@ -115,8 +115,10 @@ func decodeAuthBody(c *gin.Context, v any, required bool) error {
 		return nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
+		// A wrong type inside the object is the field's problem; a body that is no object at all
+		// (an array, a string, a number) has no field to name, and is a 400 like broken JSON.
 		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return domain.Invalid{typeErr.Field: "must be a " + typeErr.Type.String()}
 		}
 		return BadRequest("INVALID_JSON", "the request body must be a JSON object")

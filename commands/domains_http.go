@@ -62,25 +62,33 @@ func (r *DomainRoutes) add(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	var raw map[string]json.RawMessage
-	if err := decodeJSON(c, &raw); err != nil {
+	host, err := hostBody(c)
+	if err != nil {
 		fail(c, err)
 		return
 	}
-	var host *string
-	if v, ok := raw["domain"]; !ok {
-		fail(c, domain.Invalid{"domain": "is required"})
-		return
-	} else if err := json.Unmarshal(v, &host); err != nil || host == nil {
-		fail(c, domain.Invalid{"domain": "must be a string"})
-		return
-	}
-	res, err := r.d.Add(ctx, CommandIDFrom(ctx), accountID, *host)
+	res, err := r.d.Add(ctx, CommandIDFrom(ctx), accountID, host)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	Reply(c, r.waiter, res.Position, http.StatusCreated, domainBody(res, 0))
+}
+
+// hostBody reads {"domain": "..."}: not a JSON object is 400, a missing or non-string domain
+// 422. The host name itself is judged by Domains.Add.
+func hostBody(c *gin.Context) (string, error) {
+	var raw map[string]json.RawMessage
+	if err := decodeJSON(c, &raw); err != nil {
+		return "", err
+	}
+	var host *string
+	if v, ok := raw["domain"]; !ok {
+		return "", domain.Invalid{"domain": "is required"}
+	} else if err := json.Unmarshal(v, &host); err != nil || host == nil {
+		return "", domain.Invalid{"domain": "must be a string"}
+	}
+	return *host, nil
 }
 
 func (r *DomainRoutes) verify(c *gin.Context) {

@@ -246,6 +246,9 @@ func (p *Projects) Create(ctx context.Context, commandID uuid.UUID, accountID st
 		p.release(ctx, commandID, projectID, s, now)
 		return Created{}, err
 	}
+	if err := p.replayedPassword(res, in.Password); err != nil {
+		return Created{}, err
+	}
 	ev, ok := firstOf[events.ProjectCreated](res.Events)
 	if !ok {
 		return Created{}, fmt.Errorf("create %s: no created event", projectID)
@@ -630,6 +633,9 @@ func (p *Projects) Update(ctx context.Context, commandID uuid.UUID, accountID, p
 	res, err := p.exec.Execute(ctx, commandID, project.Stream(projectID), func(st Stream) ([]events.Event, error) {
 		return project.UpdateSettings(project.Replay(st.Events), accountID, plan, patch, now)
 	})
+	if err == nil && in.Password.Set {
+		err = p.replayedPassword(res, in.Password.Value)
+	}
 	if err != nil {
 		if newSlug != "" {
 			p.release(ctx, commandID, projectID, newSlug, now)

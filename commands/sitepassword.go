@@ -86,3 +86,27 @@ func (f *FailedAttempts) Refund(ctx context.Context, bucket string) error {
 	}
 	return nil
 }
+
+// replayedPassword checks a replayed create or PATCH that carried a site password. Request
+// fingerprints leave passwords out (a cheap keyed hash of one would be an offline oracle), so the
+// replay re-checks the presented password against the slow hash its first run recorded: another
+// password under the same Idempotency-Key is another request, never silently dropped.
+func (p *Projects) replayedPassword(res Result, presented *string) error {
+	if !res.Replayed || presented == nil {
+		return nil
+	}
+	var stored string
+	for _, e := range res.Events {
+		switch e := e.(type) {
+		case events.ProjectCreated:
+			stored = e.Settings.PasswordHash
+		case events.ProjectSettingsUpdated:
+			stored = e.Settings.PasswordHash
+		}
+	}
+	phc, err := sitepassword.Open(p.keys, stored)
+	if err != nil || !sitepassword.Verify(phc, *presented) {
+		return ErrIdempotencyKeyReused
+	}
+	return nil
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/litehost/litehost/events/secret"
 	"github.com/litehost/litehost/projections"
 	"github.com/litehost/litehost/readapi"
+	"github.com/litehost/litehost/readapi/analytics"
 )
 
 // version is the API version reported by GET /v1.
@@ -62,6 +63,8 @@ type app struct {
 	// contract is docs/openapi.yaml, parsed once: the MCP tools and /llms.txt are cut out of it.
 	contract  *openapi3.T
 	connector *connector.Connector // set by handler
+	// analytics records page views of the sites (link opens) off the serving path.
+	analytics analyticsParts
 	now       func() time.Time
 	closers   []func()
 }
@@ -149,12 +152,19 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 			ClientIP: parseTrustedProxies(cfg.TrustedProxies).clientIP,
 			OnHash:   a.siteHashes.add,
 		})
+	if err := a.openAnalytics(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
-// migrateReadSide applies the read-model and command-side migration sets.
+// migrateReadSide applies the read-model, command-side and visit (analytics) migration sets.
 func migrateReadSide(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := projections.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	if err := analytics.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	return commands.Migrate(ctx, pool)
@@ -213,7 +223,8 @@ func (a *app) serve(ctx context.Context) error {
 func (a *app) processManagers() []func(context.Context) error {
 	expiry := commands.NewExpiry(a.projects, a.pool, time.Second, a.logger.With("process", "expiry"))
 	cleanup := commands.NewWorkspaceCleanup(a.store, a.store, a.pool, a.runner, a.now, a.logger.With("process", "workspace-cleanup"))
-	return append([]func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, a.housekeeping}, a.analyticsProcesses()...)
+	pms := append([]func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, a.housekeeping}, a.visitProcesses()...)
+	return append(pms, a.analyticsProcesses()...)
 }
 
 // housekeeping drops rate-limit windows and idempotent answers that can no longer matter. Every

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/litehost/litehost/domain/otp"
 )
 
 // tempProject creates a temporary project and returns its answer's data.
@@ -310,6 +312,38 @@ func TestClaimPageLimits(t *testing.T) {
 	}
 	if got != http.StatusTooManyRequests || !has(p, "try again in") {
 		t.Errorf("after repeated wrong codes = %d\n%s", got, p.body)
+	}
+	unclaimed(t, s, path)
+}
+
+// The page's code checks count in the API's per-client wrong-code limit: a client that spent it
+// on the API cannot go on guessing through the page.
+func TestClaimPageSharesTheWrongCodeLimit(t *testing.T) {
+	s, mb := startWithMail(t, "", nil)
+	for i := range 4 {
+		email := "guess" + string(rune('a'+i)) + "@example.com"
+		if r := s.do(http.MethodPost, "/v1/auth/otp/request", map[string]any{"email": email}); r.status != http.StatusOK {
+			t.Fatalf("request: %d %s", r.status, r.body)
+		}
+		code := mb.waitCode(t, email, 1)
+		wrong := "000000"
+		if code == wrong {
+			wrong = "000001"
+		}
+		for range otp.MaxAttempts {
+			s.do(http.MethodPost, "/v1/auth/otp/verify", map[string]any{"email": email, "code": wrong})
+		}
+	}
+	path := claimPath(t, s, tempProject(t, s)["claimUrl"].(string))
+	b := newBrowser(s)
+	r := b.post(path+"/email", url.Values{"csrf_token": {csrf(t, b.get(path))}, "email": {"guesse@example.com"}})
+	if r.status != http.StatusOK {
+		t.Fatalf("POST email = %d\n%s", r.status, r.body)
+	}
+	code := mb.waitCode(t, "guesse@example.com", 1)
+	r = b.post(path+"/code", url.Values{"csrf_token": {csrf(t, r)}, "code": {code}})
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" || !has(r, "try again in") {
+		t.Fatalf("page verify after 20 wrong codes from this client = %d\n%s", r.status, r.body)
 	}
 	unclaimed(t, s, path)
 }

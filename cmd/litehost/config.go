@@ -59,6 +59,8 @@ type Config struct {
 	MaxConnsPerClient int
 	// DomainPendingTTL is how long an unverified custom domain holds its hostname.
 	DomainPendingTTL time.Duration
+	// AnalyticsRetention is how long page views are kept (LITEHOST_ANALYTICS_RETENTION).
+	AnalyticsRetention time.Duration
 }
 
 // sitePasswordWindow is the window of SitePasswordFailures.
@@ -144,6 +146,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		LogFormat:       strings.ToLower(str("LOG_FORMAT", "json")),
 		TempTTL:         duration("LITEHOST_TEMP_TTL", 15*time.Minute),
 		ConsistencyWait: duration("LITEHOST_CONSISTENCY_WAIT", 5*time.Second),
+		// 90 days, the usual window of link-open analytics; visits older than this are deleted.
+		AnalyticsRetention: duration("LITEHOST_ANALYTICS_RETENTION", 90*24*time.Hour),
 	}
 	c.SitePasswordSlots = positive("LITEHOST_SITE_PASSWORD_SLOTS", max(runtime.NumCPU(), 2))
 	c.SitePasswordFailures = positive("LITEHOST_SITE_PASSWORD_FAILURES", 10)
@@ -295,6 +299,9 @@ func (c Config) logAttrs() []any {
 		"read_timeout", c.ReadTimeout, "max_conns_per_client", c.MaxConnsPerClient,
 		"site_password_slots", c.SitePasswordSlots, "site_password_failures", c.SitePasswordFailures,
 		"domain_pending_ttl", c.DomainPendingTTL,
+		"otp_channels", c.OTPChannels, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
+		"admin_token_set", c.AdminToken != "", "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL,
+		"analytics_retention", c.AnalyticsRetention,
 	}
 }
 

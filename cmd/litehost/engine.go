@@ -12,6 +12,7 @@ import (
 	"github.com/litehost/litehost/commands/projectsupload"
 	"github.com/litehost/litehost/docs"
 	"github.com/litehost/litehost/events"
+	"github.com/litehost/litehost/internal/webpage"
 	"github.com/litehost/litehost/readapi"
 )
 
@@ -27,14 +28,13 @@ func (a *app) handler() http.Handler {
 			api.ServeHTTP(w, r)
 			return
 		}
-		if _, ok := a.sites.Slug(r.Host); ok {
-			a.sites.ServeHTTP(w, r)
+		if slug, ok := a.sites.Slug(r.Host); ok {
+			a.serveSite(w, r, slug, r.Host)
 			return
 		}
 		if host, ok := a.customSiteHost(r); ok {
-			r = r.Clone(r.Context())
-			r.Host = host
-			a.sites.ServeHTTP(w, r)
+			slug, _ := a.sites.Slug(host)
+			a.serveSite(w, r, slug, host)
 			return
 		}
 		api.ServeHTTP(w, r)
@@ -140,6 +140,7 @@ func (a *app) engine() *gin.Engine {
 	a.oauthServer(otp, accounts, auth).Register(e)
 	readapi.NewProjects(a.pool, a.siteURL).WithDomainURL(a.domainSiteURL()).Register(v1, auth.Require())
 	readapi.NewAudit(a.store).Register(v1, auth.Require())
+	a.registerAnalytics(v1, auth.Require())
 
 	workspaces := commands.NewWorkspaces(a.store, a.now)
 	commands.NewWorkspaceRoutes(workspaces, a.scopes, a.runner).Register(writes, requirePrincipal)
@@ -150,6 +151,7 @@ func (a *app) engine() *gin.Engine {
 	commands.NewDomainRoutes(a.domains, a.runner).Register(domainWrites, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
 	a.registerAgents(e, auth)
+	readapi.NewQRCodes(a.pool, a.siteURL, a.domainSiteURL(), a.now).Register(e) // no key: the link is public
 	return e
 }
 
@@ -188,6 +190,9 @@ func writeRoutes(recv *projectsupload.Receiver) commands.WriteRoutes {
 		// The MCP connector: its tool calls carry inline files; each call's API request then
 		// meets that route's own limit.
 		"POST /mcp": {MaxBody: mcpMaxBody},
+		// The claim page's forms (an address or a code and the CSRF token); no idempotency key.
+		"POST /claim/:token/email": {MaxBody: webpage.MaxFormBytes},
+		"POST /claim/:token/code":  {MaxBody: webpage.MaxFormBytes},
 	}
 }
 

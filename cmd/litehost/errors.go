@@ -84,6 +84,7 @@ func classify(err error) apiError {
 		query   readapi.InvalidQuery
 		httpErr *commands.HTTPError
 		authErr readapi.AuthError
+		locked  readapi.ErrFeatureLocked
 	)
 	switch {
 	case errors.As(err, &httpErr):
@@ -96,6 +97,8 @@ func classify(err error) apiError {
 		return apiError{http.StatusNotFound, "NOT_FOUND"}
 	case errors.Is(err, readapi.ErrFreeTier):
 		return apiError{http.StatusForbidden, "FREE_TIER_RESTRICTED"}
+	case errors.As(err, &locked):
+		return apiError{http.StatusForbidden, "FEATURE_LOCKED"}
 	case errors.Is(err, commands.ErrConflict), errors.Is(err, events.ErrWrongExpectedVersion):
 		return apiError{http.StatusConflict, "CONFLICT"}
 	case errors.As(err, &invalid), errors.As(err, &query):
@@ -141,6 +144,10 @@ func errorBody(err error, e apiError) gin.H {
 		body["error"] = "This endpoint is not available on the free plan. Upgrade to a paid plan (starter or higher) to use it."
 		body["requiredTier"] = "starter"
 	}
+	if e.code == "FEATURE_LOCKED" {
+		// spec [S4] link opens and QR codes: paid features; the message names the feature.
+		body["requiredTier"] = "starter"
+	}
 	if next, ok := nextSteps[e.code]; ok {
 		body["nextStep"] = next
 	}
@@ -153,6 +160,7 @@ var nextSteps = map[string]string{
 	"API_KEY_INVALID":           "Sign in again with POST /v1/auth/otp/request to get a new key.",
 	"API_KEY_EXPIRED":           "Refresh with POST /v1/auth/refresh, or sign in again with POST /v1/auth/otp/request.",
 	"FREE_TIER_RESTRICTED":      "Upgrade to a paid plan (starter or higher) to use this endpoint.",
+	"FEATURE_LOCKED":            "The project's owner needs a paid plan (starter or higher) for this feature.",
 	"RATE_LIMITED":              "Wait retryAfterSeconds before trying again.",
 	"OTP_EXPIRED":               "Request a new code with POST /v1/auth/otp/request.",
 	"OTP_INVALID":               "Check the 6-digit code in the message and try again; attemptsLeft says how many tries remain.",

@@ -73,6 +73,30 @@ func TestReplayMustBeTheSameRequest(t *testing.T) {
 		t.Errorf("after refused patches: title %v, %d events appended", got, after-before)
 	}
 
+	// A password is left out of the fingerprint, so a replay re-checks it against the stored slow
+	// hash: another password under the key is refused and the site keeps the first one.
+	slug := s.do(http.MethodGet, path, nil, bearer(key)).data(t)["slug"].(string)
+	pw := map[string]any{"access": "password", "password": "first-password"}
+	if r := s.do(http.MethodPatch, path, pw, bearer(key), header("Idempotency-Key", "patch-pw")); r.status != http.StatusOK {
+		t.Fatalf("set password = %d %s", r.status, r.body)
+	}
+	forgetIdempotencyRows(t, s)
+	if r := s.do(http.MethodPatch, path, pw, bearer(key), header("Idempotency-Key", "patch-pw")); r.status != http.StatusOK {
+		t.Errorf("same password replayed = %d %s", r.status, r.body)
+	}
+	forgetIdempotencyRows(t, s)
+	other := map[string]any{"access": "password", "password": "second-password"}
+	if r := s.do(http.MethodPatch, path, other, bearer(key), header("Idempotency-Key", "patch-pw")); r.status != http.StatusUnprocessableEntity || r.code(t) != "IDEMPOTENCY_KEY_REUSED" {
+		t.Errorf("another password under the key = %d %s", r.status, r.body)
+	}
+	basic := func(p string) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth("v", p) } }
+	if code, _, _ := s.site(slug, "/", basic("first-password")); code != http.StatusOK {
+		t.Errorf("site with the first password = %d", code)
+	}
+	if code, _, _ := s.site(slug, "/", basic("second-password")); code != http.StatusUnauthorized {
+		t.Errorf("site with the refused password = %d", code)
+	}
+
 	// Sign-in under a reused key: another address (with its own valid code) is another request.
 	s.advance(61 * time.Second)
 	for _, email := range []string{"first@example.com", "second@example.com"} {
@@ -230,8 +254,23 @@ func TestTemporaryCreateAnswerNotStored(t *testing.T) {
 	if r := s.do(http.MethodPost, "/v1/projects/claim/"+wrong, nil, bearer(key)); r.status != http.StatusNotFound {
 		t.Errorf("wrong claim token = %d %s", r.status, r.body)
 	}
-	if r := s.do(http.MethodPost, "/v1/projects/claim/"+token, nil, bearer(key)); r.status != http.StatusOK {
+	if r := s.do(http.MethodPost, "/v1/projects/claim/"+token, nil, bearer(key), header("Idempotency-Key", "claim-1")); r.status != http.StatusOK {
 		t.Errorf("claim = %d %s", r.status, r.body)
+	}
+	// Another project claimed under the same key, once the row is gone, is another request: the
+	// fingerprint keeps the project half of the token (the MAC half stays out).
+	s.advance(61 * time.Second) // past the per-client window of temporary uploads
+	second := s.doUpload(http.MethodPost, "/v1/projects/temp", nil, files)
+	if second.status != http.StatusOK {
+		t.Fatalf("second temp = %d %s", second.status, second.body)
+	}
+	forgetIdempotencyRows(t, s)
+	other := second.data(t)["claimToken"].(string)
+	if r := s.do(http.MethodPost, "/v1/projects/claim/"+other, nil, bearer(key), header("Idempotency-Key", "claim-1")); r.status != http.StatusUnprocessableEntity || r.code(t) != "IDEMPOTENCY_KEY_REUSED" {
+		t.Errorf("claim of another project under a reused key = %d %s", r.status, r.body)
+	}
+	if r := s.do(http.MethodPost, "/v1/projects/claim/"+token, nil, bearer(key), header("Idempotency-Key", "claim-1")); r.status != http.StatusOK {
+		t.Errorf("the same claim replayed = %d %s", r.status, r.body)
 	}
 }
 

@@ -165,10 +165,9 @@ func (p *Page) verify(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	// VerifyOTP takes no client address on this branch; when it gains ClientIP (per-client
-	// wrong-code limit), pass clientIP(c) here as the API does.
 	res, err := p.signIn.Verify(ctx, commands.VerifyOTP{
 		Identifier: commands.Identifier{Kind: commands.IdentifierEmail, Value: email}, Code: code,
+		ClientIP: clientIP(c), // the per-client wrong-code limit counts the page's tries as the API's
 	})
 	if err != nil {
 		p.fail(c, err, webpage.PageCode, func(msg string) webpage.View { return p.codeView(token, lead, msg) })

@@ -26,7 +26,8 @@ const maxEmailLen = 254
 // (no display name) with a dotted domain.
 func NormalizeEmail(raw string) (string, error) {
 	s := strings.ToLower(strings.TrimSpace(raw))
-	if s == "" || len(s) > maxEmailLen || strings.ContainsAny(s, " \t\r\n<>\"") {
+	// Brackets too: a domain literal (a@[10.0.0.1]) would send codes to an IP address.
+	if s == "" || len(s) > maxEmailLen || strings.ContainsAny(s, " \t\r\n<>\"[]") {
 		return "", ErrEmailInvalid
 	}
 	a, err := mail.ParseAddress(s)
