@@ -72,6 +72,7 @@ type matrixReq struct {
 	method, path string
 	body         []byte
 	ctype        string
+	accept       string
 }
 
 // matrixRow is one served route. req builds the request a column sends; resources come from
@@ -129,6 +130,29 @@ var matrix = []matrixRow{
 	{"GET /claim/:token", claimPage("GET", ""), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
 	{"POST /claim/:token/email", claimPage("POST", "/email"), cells{forged, forged, forged, forged, na, na, forged}},
 	{"POST /claim/:token/code", claimPage("POST", "/code"), cells{forged, forged, forged, forged, na, na, forged}},
+	// OAuth for the MCP connector: metadata, registration and the sign-in page take no key and
+	// ignore one that is sent (the e-mailed code is the sign-in); the token endpoint's credentials
+	// are the code or refresh token and the client; its success is oauth_test's. No malformed-key
+	// cell there: of its three variants, "Basic" is client authentication (RFC 6749 §2.3.1, an
+	// unknown client is 401 invalid_client) while a Bearer value is ignored, so they differ.
+	{"GET /.well-known/oauth-protected-resource", get("/.well-known/oauth-protected-resource"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
+	{"GET /.well-known/oauth-protected-resource/mcp", get("/.well-known/oauth-protected-resource/mcp"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
+	{"GET /.well-known/oauth-authorization-server", get("/.well-known/oauth-authorization-server"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
+	{"POST /oauth/register", oauthRegister, cells{ok(201), ok(201), ok(201), ok(201), na, na, ok(201)}},
+	{"GET /oauth/authorize", oauthAuthorize, cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
+	{"POST /oauth/authorize/email", oauthPage("/email"), cells{forged, forged, forged, forged, na, na, forged}},
+	{"POST /oauth/authorize/code", oauthPage("/code"), cells{forged, forged, forged, forged, na, na, forged}},
+	{"POST /oauth/authorize/consent", oauthPage("/consent"), cells{forged, forged, forged, forged, na, na, forged}},
+	{"POST /oauth/token", oauthForm("/oauth/token", "grant_type=authorization_code&code=lhcode_x&code_verifier="+strings.Repeat("v", 43)+"&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"),
+		cells{{400, ""}, na, {400, ""}, {400, ""}, na, na, {400, ""}}},
+	{"POST /oauth/revoke", oauthForm("/oauth/revoke", "token=lh_refresh_unknown"), cells{ok(200), na, ok(200), ok(200), na, na, ok(200)}},
+
+	// The MCP connector (rows added where h-mcp met this matrix): the agent guide is public; a
+	// tool that needs an account takes the key as the REST routes do, and a refused one is the
+	// API's 401 (with WWW-Authenticate, mcp_test's).
+	{"GET /llms.txt", get("/llms.txt"), cells{ok(200), ok(200), ok(200), ok(200), na, na, ok(200)}},
+	{"POST /mcp", mcpWhoami, cells{missing, invalid, expired, invalid, na, ok(200), ok(200)}},
+
 	// The claim token is the credential of a temporary project: no tenant owns it yet.
 	{"POST /v1/projects/claim/:token", claim, cells{missing, invalid, expired, invalid, na, na, ok(200)}},
 
@@ -185,6 +209,7 @@ type matrixFixtures struct {
 	// expiredRefresh is the refresh token of the expired key's session: still valid (30 days).
 	expiredRefresh string
 	claimToken     string // of a temporary project
+	oauthClientID  string // a registered OAuth client (oauthClient)
 	seq            int
 }
 
@@ -322,6 +347,50 @@ func claimPage(method, suffix string) func(*matrixFixtures, column) matrixReq {
 	}
 }
 
+func mcpWhoami(*matrixFixtures, column) matrixReq {
+	r := jsonReq(http.MethodPost, "/mcp", map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+		"params": map[string]any{"name": "whoami", "arguments": map[string]any{}}})
+	r.accept = "application/json, text/event-stream"
+	return r
+}
+
+func oauthRegister(*matrixFixtures, column) matrixReq {
+	return jsonReq(http.MethodPost, "/oauth/register", map[string]any{"client_name": "Matrix", "redirect_uris": []string{"https://app.example/cb"}})
+}
+
+// oauthClient registers one client per fixture set, for the rows that need a real one.
+func (f *matrixFixtures) oauthClient() string {
+	if f.oauthClientID == "" {
+		r := f.s.do(http.MethodPost, "/oauth/register", map[string]any{"client_name": "Matrix", "redirect_uris": []string{"https://app.example/cb"}})
+		id, _ := r.json(f.t)["client_id"].(string)
+		if id == "" {
+			f.t.Fatalf("register = %d %s", r.status, r.body)
+		}
+		f.oauthClientID = id
+	}
+	return f.oauthClientID
+}
+
+func oauthAuthorize(f *matrixFixtures, _ column) matrixReq {
+	return matrixReq{method: http.MethodGet, path: "/oauth/authorize?response_type=code&client_id=" + f.oauthClient() +
+		"&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_challenge=" + strings.Repeat("c", 43) + "&code_challenge_method=S256&state=matrix-state"}
+}
+
+func oauthPage(suffix string) func(*matrixFixtures, column) matrixReq {
+	return func(*matrixFixtures, column) matrixReq {
+		field := map[string]string{"/email": "email=visitor%40example.com", "/code": "code=123456", "/consent": "decision=allow"}[suffix]
+		return matrixReq{method: http.MethodPost, path: "/oauth/authorize" + suffix, body: []byte("csrf_token=forged&" + field),
+			ctype: "application/x-www-form-urlencoded"}
+	}
+}
+
+func oauthForm(path, form string) func(*matrixFixtures, column) matrixReq {
+	return func(f *matrixFixtures, _ column) matrixReq {
+		return matrixReq{method: http.MethodPost, path: path, body: []byte(form + "&client_id=" + f.oauthClient()),
+			ctype: "application/x-www-form-urlencoded"}
+	}
+}
+
 func claim(f *matrixFixtures, _ column) matrixReq {
 	return matrixReq{method: http.MethodPost, path: "/v1/projects/claim/" + f.claimToken}
 }
@@ -397,7 +466,7 @@ func (f *matrixFixtures) checkOne(r matrixRow, c column, auth string) {
 	t.Helper()
 	w := r.want[c]
 	mr := r.req(f, c)
-	if !routeMatches(r.route, mr.method, mr.path) {
+	if path, _, _ := strings.Cut(mr.path, "?"); !routeMatches(r.route, mr.method, path) {
 		t.Fatalf("row %s builds a request for %s %s", r.route, mr.method, mr.path)
 	}
 	head, err := f.s.app.head.Head(t.Context())
@@ -411,6 +480,9 @@ func (f *matrixFixtures) checkOne(r matrixRow, c column, auth string) {
 	}
 	if mr.ctype != "" {
 		req.Header.Set("Content-Type", mr.ctype)
+	}
+	if mr.accept != "" {
+		req.Header.Set("Accept", mr.accept)
 	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
