@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/litehost/litehost/commands"
+	"github.com/litehost/litehost/commands/oauth"
 	"github.com/litehost/litehost/commands/projectsupload"
 	"github.com/litehost/litehost/docs"
 	"github.com/litehost/litehost/events"
@@ -193,6 +194,14 @@ func writeRoutes(recv *projectsupload.Receiver) commands.WriteRoutes {
 		// The claim page's forms (an address or a code and the CSRF token); no idempotency key.
 		"POST /claim/:token/email": {MaxBody: webpage.MaxFormBytes},
 		"POST /claim/:token/code":  {MaxBody: webpage.MaxFormBytes},
+		// OAuth: the sign-in page's forms, and small OAuth forms and JSON (no idempotency key:
+		// a code is single-use and a refresh rotates, by design).
+		"POST /oauth/authorize/email":   {MaxBody: webpage.MaxFormBytes},
+		"POST /oauth/authorize/code":    {MaxBody: webpage.MaxFormBytes},
+		"POST /oauth/authorize/consent": {MaxBody: webpage.MaxFormBytes},
+		"POST /oauth/register":          {MaxBody: oauth.MaxBody},
+		"POST /oauth/token":             {MaxBody: oauth.MaxBody},
+		"POST /oauth/revoke":            {MaxBody: oauth.MaxBody},
 	}
 }
 

@@ -154,7 +154,8 @@ func (s *Server) limit(c *gin.Context, bucket string, n int) bool {
 	return true
 }
 
-const maxRegistration = 16 << 10
+// MaxBody bounds the registration, token and revocation bodies.
+const MaxBody = 16 << 10
 
 type registrationRequest struct {
 	RedirectURIs            []string `json:"redirect_uris"`
@@ -171,8 +172,8 @@ func (s *Server) register(c *gin.Context) {
 	if !s.limit(c, "oauth-register", s.cfg.RegisterLimit) {
 		return
 	}
-	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, maxRegistration+1))
-	if err != nil || len(raw) > maxRegistration {
+	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, MaxBody+1))
+	if err != nil || len(raw) > MaxBody {
 		s.oauthError(c, http.StatusBadRequest, "invalid_client_metadata", "The registration must be a JSON object of at most 16 KiB.")
 		return
 	}
@@ -247,7 +248,7 @@ func (s *Server) token(c *gin.Context) {
 		return
 	}
 	c.Header("Access-Control-Allow-Origin", "*")
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxRegistration)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody)
 	ctx := c.Request.Context()
 	req, err := s.provider.NewAccessRequest(ctx, c.Request, &fosite.DefaultSession{})
 	if err != nil {
@@ -269,7 +270,7 @@ func (s *Server) revoke(c *gin.Context) {
 		return
 	}
 	c.Header("Access-Control-Allow-Origin", "*")
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxRegistration)
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody)
 	ctx := c.Request.Context()
 	err := s.provider.NewRevocationRequest(ctx, c.Request)
 	if err != nil {
