@@ -1,6 +1,8 @@
 -- +goose Up
--- pgstore_horizon, second version: an appender's transaction id is read from pg_stat_activity
--- (backend_xid), no longer from its transactionid lock in pg_locks.
+-- pgstore_horizon, second version: an appender's transaction id is read from its backend's
+-- activity (backend_xid of pg_stat_get_activity, the function behind pg_stat_activity, asked
+-- only for the mark holders), no longer from its transactionid lock in pg_locks. It also reads
+-- pg_locks once instead of twice: it costs less than the first version.
 --
 -- Why: PostgreSQL publishes a new transaction id to snapshots (GetNewTransactionId) before it
 -- inserts the transaction's lock on that id (XactLockTableInsert), and that insert waits for the
@@ -12,10 +14,12 @@
 --   A inserts its event with tx_id 100 and commits: every reader is past it, it is never read.
 -- A projector then passed an acknowledged session.started without applying it (its API key was
 -- never projected) while read-your-writes waits released, because the projector was past the
--- position. backend_xid is the same per-backend value snapshots read (PGPROC), set before the
--- id is handed out, so an appender with an id below the snapshot's xmax is always counted.
+-- position. backend_xid is the per-backend value snapshots read (PGPROC), set while the id is
+-- handed out, before any later id can be: an appender whose id is below this statement's
+-- snapshot xmax holds the mark (taken before its id) and shows that id until it ends, and once
+-- it has ended the read that follows sees its rows.
 -- The proof is TestHorizonCountsAppenderBeforeItsXidLock (it stops an appender in that window).
--- pg_stat_activity shows backend_xid for every role's sessions, like pg_locks shows their locks.
+-- backend_xid is shown for every role's sessions (no pg_read_all_stats needed), like pg_locks.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION pgstore_horizon() RETURNS bigint
 LANGUAGE sql VOLATILE AS $fn$
@@ -27,10 +31,11 @@ LANGUAGE sql VOLATILE AS $fn$
       LEFT JOIN LATERAL (
             SELECT ((cur.n >> 32) << 32) | s.backend_xid::text::bigint AS w
               FROM pg_locks a
-              JOIN pg_stat_activity s ON s.pid = a.pid AND s.backend_xid IS NOT NULL
+              CROSS JOIN LATERAL pg_stat_get_activity(a.pid) s
              WHERE a.locktype = 'advisory' AND a.granted
                AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND a.classid = 1885827957 AND a.objid = 0 AND a.objsubid = 2) h ON true
+               AND a.classid = 1885827957 AND a.objid = 0 AND a.objsubid = 2
+               AND s.backend_xid IS NOT NULL) h ON true
 $fn$;
 -- +goose StatementEnd
 
