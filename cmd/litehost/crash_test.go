@@ -46,8 +46,8 @@ type ackedSignIn struct {
 // restart each key acknowledged before the kill (and a sample of older ones) must answer 200 on
 // GET /v1/user: an acknowledged sign-in is never lost. A key answered without the pending
 // header must work at once (its read model was committed before the answer); one answered
-// pending gets a while for the projector to catch up. Codes are derived from the nonce in the
-// event log, as the mailer does (LITEHOST_DEV=true: no mail is sent).
+// pending gets a while for the projector to catch up. Codes are derived from their request
+// events in the log, as the mailer does (LITEHOST_DEV=true: no mail is sent).
 //
 // CI runs a short round (about 30 s, at least 3 kills). With LITEHOST_CRASH_SIGNINS=N it runs
 // until N sign-ins were acknowledged (see the README for the command).
@@ -195,12 +195,12 @@ func (c *crashClient) signInLoop(ctx context.Context) {
 		if status != http.StatusOK {
 			continue
 		}
-		nonce, err := c.nonce(ctx, email)
+		code, err := c.code(ctx, email)
 		if err != nil {
-			c.count("nonce error")
+			c.count("code error")
 			continue
 		}
-		body := map[string]string{"email": email, "code": commands.OTPCode(c.keys, nonce)}
+		body := map[string]string{"email": email, "code": code}
 		life := int(c.life.Load())
 		status, hdr, raw := c.post(ctx, "verify", "/v1/auth/otp/verify", ip, body)
 		for tries := 0; status == 0 && tries < 100 && ctx.Err() == nil; tries++ {
@@ -259,8 +259,9 @@ func (c *crashClient) post(ctx context.Context, name, path, ip string, body any)
 	return resp.StatusCode, resp.Header, out
 }
 
-// nonce returns the nonce of the newest code sent to email, from the event log.
-func (c *crashClient) nonce(ctx context.Context, email string) (string, error) {
+// code returns the newest code sent to email, derived from its request event in the log the way
+// the mailer derives it.
+func (c *crashClient) code(ctx context.Context, email string) (string, error) {
 	norm, err := otp.NormalizeEmail(email)
 	if err != nil {
 		return "", err
@@ -269,21 +270,20 @@ func (c *crashClient) nonce(ctx context.Context, email string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	nonce := ""
+	code := ""
 	for _, r := range recs {
-		if r.Type != events.TypeOTPRequested {
-			continue
-		}
 		ev, err := events.Decode(r.Type, r.Data)
 		if err != nil {
 			return "", err
 		}
-		nonce = ev.(events.OTPRequested).Nonce
+		if got, ok := commands.OTPCodeOf(c.keys, ev); ok {
+			code = got
+		}
 	}
-	if nonce == "" {
+	if code == "" {
 		return "", fmt.Errorf("no code in the log for %s", email)
 	}
-	return nonce, nil
+	return code, nil
 }
 
 // check asks GET /v1/user with every key of batch (8 at a time). A key answered without the
