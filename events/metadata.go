@@ -32,7 +32,17 @@ type Metadata struct {
 	// carried an Idempotency-Key (commands.Idempotency): a later request under the same key is
 	// a replay only if it has the same fingerprint. It holds nothing of a secret field.
 	RequestFingerprint string `json:"requestFingerprint,omitempty"`
+	// Channel is how the request reached the service: ChannelAPI (the REST API) or ChannelMCP (a
+	// tool of the MCP connector, which serves its calls through the same routes). Empty on events
+	// written before it was recorded, and on those of process managers.
+	Channel string `json:"channel,omitempty"`
 }
+
+// Channels of Metadata.Channel.
+const (
+	ChannelAPI = "api"
+	ChannelMCP = "mcp"
+)
 
 // ActorAnonymous is the actor of requests made without an API key.
 const ActorAnonymous = "anonymous"
@@ -141,6 +151,22 @@ func WithMetadata(ctx context.Context, m Metadata) context.Context {
 func MetadataFrom(ctx context.Context) Metadata {
 	m, _ := ctx.Value(metadataKey{}).(Metadata)
 	return m
+}
+
+type channelKey struct{}
+
+// WithChannel marks a request as arriving through channel (ChannelMCP for the connector's own
+// calls into the API). It is a context value, never a header, so no client can claim a channel.
+func WithChannel(ctx context.Context, channel string) context.Context {
+	return context.WithValue(ctx, channelKey{}, channel)
+}
+
+// ChannelFrom returns the channel set by WithChannel, or ChannelAPI.
+func ChannelFrom(ctx context.Context) string {
+	if c, ok := ctx.Value(channelKey{}).(string); ok && c != "" {
+		return c
+	}
+	return ChannelAPI
 }
 
 type principalKey struct{}

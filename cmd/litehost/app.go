@@ -14,14 +14,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/litehost/litehost/cmd/litehost/connector"
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/commands/mailer"
+	"github.com/litehost/litehost/docs"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/events/blobs"
 	"github.com/litehost/litehost/events/pgstore"
@@ -59,6 +62,9 @@ type app struct {
 	api        *gin.Engine // set by handler; tests list its routes
 	// analytics records page views of the sites (link opens) off the serving path.
 	analytics analyticsParts
+	// contract is docs/openapi.yaml, parsed once: the MCP tools and /llms.txt are cut out of it.
+	contract  *openapi3.T
+	connector *connector.Connector // set by handler
 	now       func() time.Time
 	closers   []func()
 }
@@ -78,6 +84,9 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.keyring = kr
+	if a.contract, err = docs.OpenAPI(ctx); err != nil {
+		return nil, err
+	}
 	for _, dir := range []string{cfg.DataDir, filepath.Join(cfg.DataDir, "tmp")} {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)

@@ -149,6 +149,7 @@ func (a *app) engine() *gin.Engine {
 	commands.NewDomainRoutes(a.domains, a.runner).Register(domainWrites, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
 	readapi.NewQRCodes(a.pool, a.siteURL, a.domainSiteURL(), a.now).Register(e) // no key: the link is public
+	a.registerAgents(e, auth)
 	return e
 }
 
@@ -187,6 +188,9 @@ func writeRoutes(recv *projectsupload.Receiver) commands.WriteRoutes {
 		// The claim page's forms (an address or a code and the CSRF token); no idempotency key.
 		"POST /claim/:token/email": {MaxBody: webpage.MaxFormBytes},
 		"POST /claim/:token/code":  {MaxBody: webpage.MaxFormBytes},
+		// The MCP connector: its tool calls carry inline files; each call's API request then
+		// meets that route's own limit.
+		"POST /mcp": {MaxBody: mcpMaxBody},
 	}
 }
 
@@ -207,6 +211,8 @@ func (a *app) apiInfo(c *gin.Context) {
 		"name":    "Litehost Connect API",
 		"version": version,
 		"docs":    "/v1/openapi.json",
+		"llms":    "/llms.txt", // the agent guide
+		"mcp":     "/mcp",      // the MCP connector
 	}})
 }
 

@@ -14,7 +14,8 @@ import (
 
 // requestMetadata stamps every request with the metadata its events will carry (DESIGN §2):
 // request and correlation IDs (taken from the client when well-formed), the client IP as seen
-// through the trusted proxies, and the user agent. The actor starts anonymous; authentication
+// through the trusted proxies, the user agent, and the channel (api, or mcp for the connector's
+// calls, marked in the context by the connector itself). The actor starts anonymous; authentication
 // replaces it.
 func requestMetadata() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -36,6 +37,7 @@ func requestMetadata() gin.HandlerFunc {
 			RequestID:     reqID,
 			ClientIP:      c.ClientIP(),
 			UserAgent:     ua,
+			Channel:       events.ChannelFrom(c.Request.Context()),
 		}
 		c.Header("X-Request-ID", reqID)
 		c.Request = c.Request.WithContext(events.WithMetadata(c.Request.Context(), md))
