@@ -26,6 +26,12 @@ func ParseConnectionString(raw string) (*esdb.Configuration, error) {
 	if err != nil {
 		return nil, &ConnectionStringError{Reason: redact(err.Error(), raw)}
 	}
+	if cfg.DnsDiscover && len(cfg.GossipSeeds) > 0 {
+		// esdb+discover://h1,h2,h3 parses into seeds plus discover mode, and v4.2.0 (like the
+		// KurrentDB client 1.1) then dials only cfg.Address, which is empty for a host list: it
+		// would never connect. A host list means "gossip with these seeds", so say that.
+		cfg.DnsDiscover = false
+	}
 	return cfg, nil
 }
 

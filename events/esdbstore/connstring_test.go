@@ -20,8 +20,9 @@ func TestParseConnectionString(t *testing.T) {
 		pref     esdb.NodePreference
 	}{
 		{url: "esdb://127.0.0.1:2113?tls=false", pref: esdb.NodePreferenceLeader},
+		// A discover host list becomes gossip seeds (see ParseConnectionString).
 		{url: "esdb+discover://es1:2113,es2:2113,es3:2113?tls=false&nodePreference=follower",
-			discover: true, seeds: []string{"es1:2113", "es2:2113", "es3:2113"}, pref: esdb.NodePreferenceFollower},
+			seeds: []string{"es1:2113", "es2:2113", "es3:2113"}, pref: esdb.NodePreferenceFollower},
 		{url: "esdb+discover://cluster.internal:2113?nodePreference=random", discover: true, pref: esdb.NodePreferenceRandom},
 		{url: "esdb://admin:changeit@es1:2113,es2:2113,es3:2113?tls=false&nodePreference=readonlyreplica",
 			seeds: []string{"es1:2113", "es2:2113", "es3:2113"}, pref: esdb.NodePreferenceReadOnlyReplica},
@@ -74,6 +75,7 @@ func TestDialClusterForms(t *testing.T) {
 	for _, url := range []string{
 		"esdb+discover://" + srv.Addr() + "?tls=false&nodePreference=leader",
 		"esdb://127.0.0.1:1," + srv.Addr() + "?tls=false&maxDiscoverAttempts=3&discoveryInterval=50",
+		"esdb+discover://127.0.0.1:1," + srv.Addr() + "?tls=false&maxDiscoverAttempts=3&discoveryInterval=50&nodePreference=follower",
 	} {
 		s := dialStore(t, url)
 		stream := uniq("cluster")
