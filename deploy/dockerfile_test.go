@@ -65,7 +65,9 @@ func TestDockerfileDataVolumeOwnedByRuntimeUser(t *testing.T) {
 		f := strings.Fields(in.args)
 		return in.op == "COPY" && len(f) > 0 && f[len(f)-1] == "/data" && strings.Contains(in.args, "--chown=")
 	})
-	env := idx(func(in instruction) bool { return in.op == "ENV" && strings.ReplaceAll(in.args, " ", "=") == "LITEHOST_DATA_DIR=/data" })
+	env := idx(func(in instruction) bool {
+		return in.op == "ENV" && strings.ReplaceAll(in.args, " ", "=") == "LITEHOST_DATA_DIR=/data"
+	})
 	if user < 0 || volume < 0 || chown < 0 || env < 0 {
 		t.Fatalf("final stage lacks USER (%d), VOLUME /data (%d), COPY --chown … /data (%d) or ENV LITEHOST_DATA_DIR=/data (%d)", user, volume, chown, env)
 	}
