@@ -39,19 +39,24 @@ const version = "1.0.0"
 
 // app is the composition root: every long-lived dependency, built once by openApp.
 type app struct {
-	cfg      Config
-	logger   *slog.Logger
-	pool     *pgxpool.Pool
-	store    events.Store
-	head     headReader
-	keyring  *secret.Keyring
-	runner   *projections.Runner
-	mailer   *mailer.Mailer
-	blobs    *blobs.Store
-	projects *commands.Projects
-	sites    *readapi.Sites
-	scopes   *commands.PGScopes
-	domains  *commands.Domains
+	cfg     Config
+	logger  *slog.Logger
+	pool    *pgxpool.Pool
+	store   events.Store
+	head    headReader
+	keyring *secret.Keyring
+	runner  *projections.Runner
+	mailer  *mailer.Mailer
+	// forward is the NATS forwarder's process (nil without LITEHOST_NATS_URL); built once with
+	// the app so its metrics are registered once.
+	forward func(context.Context) error
+	// siteMetrics measures the site server (requests by status class, bytes, latency).
+	siteMetrics *siteMetrics
+	blobs       *blobs.Store
+	projects    *commands.Projects
+	sites       *readapi.Sites
+	scopes      *commands.PGScopes
+	domains     *commands.Domains
 	// customHosts maps <slug>.<custom domain> hosts to projects (and serves the domain reads).
 	customHosts *readapi.Domains
 	// apiHost is the host name of the API itself (from LITEHOST_PUBLIC_URL), never a site.
@@ -130,6 +135,9 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	a.reg.MustRegister(a.mailer.Collectors()...)
+	a.forward = a.newForwarder()
+	a.siteMetrics = newSiteMetrics(a.reg)
 	if a.blobs, err = blobs.New(filepath.Join(cfg.DataDir, "blobs")); err != nil {
 		a.Close()
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/litehost/litehost/events/esdbstore"
 	"github.com/litehost/litehost/events/secret"
 )
 
@@ -176,6 +177,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	case "esdb":
 		if c.ESDBURL == "" {
 			errs = append(errs, errors.New("LITEHOST_ESDB_URL: required with LITEHOST_EVENT_STORE=esdb (e.g. esdb://127.0.0.1:2113?tls=false)"))
+		} else if _, err := esdbstore.ParseConnectionString(c.ESDBURL); err != nil {
+			// Checked with the client's own parser at start-up, so a typo fails here and not at
+			// the first append; the message keeps credentials out.
+			errs = append(errs, fmt.Errorf("LITEHOST_ESDB_URL: %w; want esdb://host:2113?tls=false, "+
+				"esdb+discover://host:2113 or esdb://host1:2113,host2:2113,host3:2113 (optionally &nodePreference=leader|follower|random|readonlyreplica)", err))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("LITEHOST_EVENT_STORE: want postgres or esdb, got %q", c.EventStore))
