@@ -477,7 +477,7 @@ func TestFirstReleaseSessionsAreRetired(t *testing.T) {
 	at := f.clock.now()
 	old := []events.Event{
 		events.AccountRegistered{AccountID: accountID, Email: alice.Value, Plan: "free", Limits: events.PlanLimits{MaxProjects: 3}, At: at},
-		events.SessionStarted{AccountID: accountID, SessionID: uuid.NewString(), KeyHash: "h1", ExpiresAt: at.Add(account.KeyTTL),
+		events.SessionStarted{AccountID: accountID, SessionID: uuid.NewString(), KeyHash: "h1", ExpiresAt: at.Add(7 * 24 * time.Hour),
 			RefreshHash: "h2", RefreshExpiresAt: at.Add(account.RefreshTTL), At: at},
 	}
 	appendAs := func(stream string, evs ...events.Event) {
