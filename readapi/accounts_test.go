@@ -45,6 +45,7 @@ type env struct {
 	runner *projections.Runner
 	clock  *clock
 	url    string
+	auth   *readapi.Authenticator
 }
 
 // renderTestErrors stands in for cmd/litehost's error middleware with the mappings these
@@ -109,7 +110,7 @@ func newEnv(t *testing.T) env {
 	})
 	srv := httptest.NewServer(withRequestID(e))
 	t.Cleanup(srv.Close)
-	return env{pool: pool, acc: acc, runner: runner, clock: c, url: srv.URL}
+	return env{pool: pool, acc: acc, runner: runner, clock: c, url: srv.URL, auth: auth}
 }
 
 // withRequestID plays cmd/litehost's metadata middleware: the authenticator must keep what it finds.
