@@ -98,18 +98,21 @@ func (a *Authenticator) NeedsRenewal(expires, now time.Time) bool {
 // EffectiveExpiry returns when p's key expires, given its stored expiry: renewed first, in the
 // caller's request, when it is due. GET /v1/auth/session shows this, so a client asking "how long
 // does my key last?" hears the answer its use has just earned.
-func (a *Authenticator) EffectiveExpiry(ctx context.Context, p events.Principal, stored time.Time) (time.Time, error) {
+func (a *Authenticator) EffectiveExpiry(ctx context.Context, p events.Principal, stored time.Time) time.Time {
 	if !a.NeedsRenewal(stored, a.now().UTC()) {
-		return stored, nil
+		return stored
 	}
 	renewed, err := a.renewer.RenewKey(ctx, p.AccountID, p.SessionID, p.KeyID)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("renew api key: %w", err)
+		// The key still works until its stored expiry, which is what the caller asked; the
+		// renewal is tried again at the next use.
+		a.logger.Warn("renew api key; the next use retries", "session_id", p.SessionID, "error", err)
+		return stored
 	}
 	if renewed.After(stored) {
-		return renewed, nil
+		return renewed
 	}
-	return stored, nil
+	return stored
 }
 
 // renewInBackground starts the renewal of p's key if it is due and none was started today.
