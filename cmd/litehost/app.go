@@ -231,7 +231,8 @@ func (a *app) serve(ctx context.Context) error {
 func (a *app) processManagers() []func(context.Context) error {
 	expiry := commands.NewExpiry(a.projects, a.pool, time.Second, a.logger.With("process", "expiry"))
 	cleanup := commands.NewWorkspaceCleanup(a.store, a.store, a.pool, a.runner, a.now, a.logger.With("process", "workspace-cleanup"))
-	pms := append([]func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, a.housekeeping}, a.visitProcesses()...)
+	trials := commands.NewTrialEnd(a.store, a.pool, commands.DefaultTrialInterval, a.now, a.logger)
+	pms := append([]func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, trials.Run, a.housekeeping}, a.visitProcesses()...)
 	return append(pms, a.analyticsProcesses()...)
 }
 

@@ -184,7 +184,7 @@ type matrixFixtures struct {
 	t          *testing.T
 	s          *testServer
 	a, b, c    tenant
-	expiredKey string // A's, past its 7 days
+	expiredKey string // A's, unused past its idle lifetime
 	revokedKey string // A's, revoked through POST /v1/auth/revoke
 	rotatedKey string // A's, replaced through POST /v1/auth/refresh
 	// expiredRefresh is the refresh token of the expired key's session: still valid (30 days).
@@ -350,7 +350,9 @@ func addDomain(f *matrixFixtures, _ column) matrixReq {
 
 // TestTenantIsolationMatrix runs every cell of the matrix against one real instance.
 func TestTenantIsolationMatrix(t *testing.T) {
-	s, mb := startWithMail(t, "", map[string]string{"LITEHOST_ADMIN_TOKEN": testAdminToken})
+	// Keys live matrixKeyTTL without use, so one can be left to expire while the others are used.
+	s, mb := startWithMail(t, "", map[string]string{"LITEHOST_ADMIN_TOKEN": testAdminToken,
+		"LITEHOST_KEY_IDLE_TTL": matrixKeyTTL.String()})
 	f := setUpMatrix(t, s, mb)
 
 	// Every served route has a row, and every row a served route.
@@ -567,6 +569,9 @@ func eventsAfter(t *testing.T, s *testServer, pos events.Position) []events.Reco
 	}
 }
 
+// matrixKeyTTL is the idle lifetime of the matrix server's keys: the shortest allowed.
+const matrixKeyTTL = 48 * time.Hour
+
 // setUpMatrix signs in A (four sessions: one left to expire, one revoked, one rotated by a
 // refresh, one in use), B and
 // C, gives them plans, and makes A's and C's resources through the API (domains through the
@@ -578,7 +583,7 @@ func setUpMatrix(t *testing.T, s *testServer, mb *mailbox) *matrixFixtures {
 
 	old := signIn(t, s, mb, f.a.email)
 	f.expiredKey, f.expiredRefresh = old["apiKey"].(string), old["refreshToken"].(string)
-	s.advance(7*24*time.Hour + time.Minute) // past the key's 7 days, within the refresh token's 30
+	s.advance(matrixKeyTTL + time.Minute) // past the unused key's idle lifetime, within its refresh token's
 	f.a.key = signIn(t, s, mb, f.a.email)["apiKey"].(string)
 	s.advance(61 * time.Second) // the per-address cooldown
 	f.revokedKey = signIn(t, s, mb, f.a.email)["apiKey"].(string)
