@@ -32,12 +32,70 @@ type Accounts struct {
 	keys    *secret.Keyring
 	revoked Revocations
 	now     func() time.Time
+	idle    time.Duration // how long a key lives without use (LITEHOST_KEY_IDLE_TTL)
+	trial   time.Duration // the trial of a new account (LITEHOST_TRIAL); 0: starts on free
 }
 
 // NewAccounts returns the account command handlers over store. revoked is where revocations are
-// recorded for every instance before a revoke or refresh answers.
+// recorded for every instance before a revoke or refresh answers. Keys live
+// account.DefaultKeyIdleTTL without use, and new accounts start on free, until WithKeyIdleTTL
+// and WithTrial say otherwise.
 func NewAccounts(store EventStore, keys *secret.Keyring, revoked Revocations, now func() time.Time) *Accounts {
-	return &Accounts{store: store, exec: NewExecutor(store), keys: keys, revoked: revoked, now: now}
+	return &Accounts{store: store, exec: NewExecutor(store), keys: keys, revoked: revoked, now: now, idle: account.DefaultKeyIdleTTL}
+}
+
+// WithKeyIdleTTL sets how long a key lives without use; d <= 0 keeps the default.
+func (a *Accounts) WithKeyIdleTTL(d time.Duration) *Accounts {
+	if d > 0 {
+		a.idle = d
+	}
+	return a
+}
+
+// WithTrial gives new accounts a trial of d on account.TrialTier; d <= 0 means none.
+func (a *Accounts) WithTrial(d time.Duration) *Accounts {
+	a.trial = max(d, 0)
+	return a
+}
+
+// KeyIdleTTL is how long a key lives without use.
+func (a *Accounts) KeyIdleTTL() time.Duration { return a.idle }
+
+// renewNamespace seeds the command IDs of session renewals.
+var renewNamespace = uuid.MustParse("8f0b7c52-3f3e-4a57-9d0e-6c1a2b4e7d19")
+
+// RenewKey renews the session of a key that was just used (account.Extend) and returns the key's
+// expiry after it (zero for a revoked session or a rotated-away key). It appends at most one
+// account.session_extended.v1 per key and UTC day, on every instance together: the command ID is
+// derived from the key and the day, so a second attempt is a replay, and a concurrent one
+// re-decides on the stream and finds the renewal made. A revoked, rotated-away or expired key is
+// not renewed.
+func (a *Accounts) RenewKey(ctx context.Context, accountID, sessionID, keyID string) (time.Time, error) {
+	now := a.now().UTC()
+	cmd := uuid.NewSHA1(renewNamespace, []byte(keyID+"/"+now.Format(time.DateOnly)))
+	md := events.MetadataFrom(ctx)
+	if md.Actor == "" {
+		md.Actor = events.AccountActor(accountID)
+	}
+	ctx = events.WithMetadata(ctx, md)
+	var seen account.Session
+	res, err := a.exec.Execute(ctx, cmd, accountStream(accountID), func(s Stream) ([]events.Event, error) {
+		st := account.Replay(s.Events)
+		seen = st.Sessions[sessionID]
+		return account.Extend(st, sessionID, keyID, a.idle, now)
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("renew session %s: %w", sessionID, err)
+	}
+	for _, e := range res.Events {
+		if e, ok := e.(events.SessionExtended); ok {
+			return e.ExpiresAt, nil
+		}
+	}
+	if seen.Revoked || seen.KeyID != keyID {
+		return time.Time{}, nil
+	}
+	return seen.ExpiresAt, nil
 }
 
 // SignIn starts a session for a verified identifier: into its account when there is one,
@@ -66,14 +124,14 @@ func (a *Accounts) SignIn(ctx context.Context, commandID uuid.UUID, id Identifie
 		st := account.Replay(s.Events)
 		// The identity was claimed for this account, so an account stream that is still empty
 		// (its first sign-in stopped between the two appends) is registered now.
-		evs, err := account.Register(st, accountID, email, phone, a.now())
+		evs, err := account.Register(st, accountID, email, phone, a.trial, a.now())
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range evs {
 			st = account.Evolve(st, e)
 		}
-		started, err := account.StartSession(st, sessionID, ids.key.String(), ids.refresh.String(), a.now())
+		started, err := account.StartSession(st, sessionID, ids.key.String(), ids.refresh.String(), a.idle, a.now())
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +180,7 @@ func (a *Accounts) StartSession(ctx context.Context, commandID uuid.UUID, accoun
 		if _, ok := st.Sessions[sessionID]; ok {
 			return nil, ErrSessionStartedBefore
 		}
-		return account.StartSession(st, sessionID, ids.key.String(), ids.refresh.String(), a.now())
+		return account.StartSession(st, sessionID, ids.key.String(), ids.refresh.String(), a.idle, a.now())
 	})
 	switch {
 	case errors.Is(err, account.ErrNotRegistered):
@@ -222,7 +280,7 @@ func (a *Accounts) Refresh(ctx context.Context, commandID uuid.UUID, refreshToke
 	var seen account.State
 	res, err := a.exec.Execute(ctx, cmd, stream, func(s Stream) ([]events.Event, error) {
 		seen = account.Replay(s.Events)
-		return account.Refresh(seen, tokenID.String(), ids.key.String(), ids.refresh.String(), a.now())
+		return account.Refresh(seen, tokenID.String(), ids.key.String(), ids.refresh.String(), a.idle, a.now())
 	})
 	if ss, ok := seen.SessionByRefresh(tokenID.String()); ok && ss.Revoked && errors.Is(err, account.ErrRefreshInvalid) {
 		// Record it again: the request that revoked the session may have stopped before it could.

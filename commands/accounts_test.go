@@ -85,10 +85,10 @@ func TestSignInCreatesAccountThenSignsIntoIt(t *testing.T) {
 	if !commands.ValidAPIKey(first.APIKey) {
 		t.Errorf("api key %q is not well-formed", first.APIKey)
 	}
-	if want := f.clock.now().Add(7 * 24 * time.Hour); !first.ExpiresAt.Equal(want) {
+	if want := f.clock.now().Add(account.DefaultKeyIdleTTL); !first.ExpiresAt.Equal(want) {
 		t.Errorf("expiresAt = %v, want %v", first.ExpiresAt, want)
 	}
-	if want := f.clock.now().Add(30 * 24 * time.Hour); !first.RefreshExpiresAt.Equal(want) {
+	if want := f.clock.now().Add(account.DefaultKeyIdleTTL); !first.RefreshExpiresAt.Equal(want) {
 		t.Errorf("refreshExpiresAt = %v, want %v", first.RefreshExpiresAt, want)
 	}
 
@@ -200,7 +200,7 @@ func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
 	if !commands.ValidAPIKey(r1.APIKey) || r1.APIKey == in.APIKey || r1.RefreshToken == in.RefreshToken || r1.AccountID != in.AccountID {
 		t.Errorf("refresh = %+v", r1)
 	}
-	if want := f.clock.now().Add(7 * 24 * time.Hour); !r1.ExpiresAt.Equal(want) {
+	if want := f.clock.now().Add(account.DefaultKeyIdleTTL); !r1.ExpiresAt.Equal(want) {
 		t.Errorf("expiresAt = %v, want %v", r1.ExpiresAt, want)
 	}
 	// A retry the idempotency layer recognises (same key, same request, answered before) gets
@@ -247,7 +247,7 @@ func TestRefreshFailures(t *testing.T) {
 			t.Errorf("%s: err = %v, want ErrRefreshInvalid", name, err)
 		}
 	}
-	f.clock.advance(30 * 24 * time.Hour)
+	f.clock.advance(account.DefaultKeyIdleTTL)
 	if _, err := f.acc.Refresh(t.Context(), uuid.New(), in.RefreshToken); !errors.Is(err, account.ErrRefreshExpired) {
 		t.Errorf("expired: err = %v, want ErrRefreshExpired", err)
 	}
@@ -477,7 +477,7 @@ func TestFirstReleaseSessionsAreRetired(t *testing.T) {
 	at := f.clock.now()
 	old := []events.Event{
 		events.AccountRegistered{AccountID: accountID, Email: alice.Value, Plan: "free", Limits: events.PlanLimits{MaxProjects: 3}, At: at},
-		events.SessionStarted{AccountID: accountID, SessionID: uuid.NewString(), KeyHash: "h1", ExpiresAt: at.Add(account.KeyTTL),
+		events.SessionStarted{AccountID: accountID, SessionID: uuid.NewString(), KeyHash: "h1", ExpiresAt: at.Add(7 * 24 * time.Hour),
 			RefreshHash: "h2", RefreshExpiresAt: at.Add(account.RefreshTTL), At: at},
 	}
 	appendAs := func(stream string, evs ...events.Event) {
@@ -503,5 +503,82 @@ func TestFirstReleaseSessionsAreRetired(t *testing.T) {
 	}
 	if _, err := f.acc.Refresh(ctx, uuid.New(), in.RefreshToken); err != nil {
 		t.Errorf("refresh of the new session: %v", err)
+	}
+}
+
+// TestRenewKey: a key in use renews once a day; a revoked, rotated-away or expired key never.
+func TestRenewKey(t *testing.T) {
+	f := newAccounts(t)
+	ctx := t.Context()
+	sessionOf := func(in commands.SignInResult) (sessionID, keyID string) {
+		id, ok := credential.ParseAPIKey(f.keys, in.APIKey)
+		if !ok {
+			t.Fatalf("key %q does not parse", in.APIKey)
+		}
+		for _, r := range f.stream(t, "account-"+in.AccountID) {
+			ev, err := events.Decode(r.Type, r.Data)
+			pgtest.Must(t, err, "decode")
+			if e, ok := ev.(events.SessionStartedV2); ok && e.KeyID == id.String() {
+				return e.SessionID, e.KeyID
+			}
+		}
+		t.Fatal("no session for the key")
+		return "", ""
+	}
+	renewals := func(accountID string) int {
+		n := 0
+		for _, r := range f.stream(t, "account-"+accountID) {
+			if r.Type == events.TypeSessionExtended {
+				n++
+			}
+		}
+		return n
+	}
+	live, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in")
+	revoked, err := f.acc.SignIn(ctx, uuid.New(), alice, true)
+	pgtest.Must(t, err, "sign in")
+	liveSession, liveKey := sessionOf(live)
+	revokedSession, revokedKey := sessionOf(revoked)
+	_, err = f.acc.RevokeSession(ctx, uuid.New(), revoked.AccountID, revokedSession)
+	pgtest.Must(t, err, "revoke")
+
+	f.clock.advance(30 * 24 * time.Hour)
+	want := f.clock.now().Add(account.DefaultKeyIdleTTL) // later calls that day answer the same renewal
+	for range 3 {
+		got, err := f.acc.RenewKey(ctx, live.AccountID, liveSession, liveKey)
+		pgtest.Must(t, err, "renew")
+		if !got.Equal(want) {
+			t.Errorf("renewed expiry = %s, want %s", got, want)
+		}
+		f.clock.advance(time.Hour)
+	}
+	if n := renewals(live.AccountID); n != 1 {
+		t.Errorf("%d renewals on one day, want 1", n)
+	}
+	if got, err := f.acc.RenewKey(ctx, revoked.AccountID, revokedSession, revokedKey); err != nil || !got.IsZero() {
+		t.Errorf("renew a revoked key = %s, %v", got, err)
+	}
+	if n := renewals(live.AccountID); n != 1 {
+		t.Errorf("a revoked key was renewed: %d renewals", n)
+	}
+	// A rotated-away key: the session's new key renews, the old one does not.
+	rot, err := f.acc.Refresh(ctx, uuid.New(), live.RefreshToken)
+	pgtest.Must(t, err, "refresh")
+	f.clock.advance(30 * 24 * time.Hour)
+	if got, err := f.acc.RenewKey(ctx, live.AccountID, liveSession, liveKey); err != nil || !got.IsZero() {
+		t.Errorf("renew a rotated-away key = %s, %v", got, err)
+	}
+	if n := renewals(live.AccountID); n != 1 {
+		t.Errorf("a rotated-away key was renewed: %d renewals", n)
+	}
+	// Expired: the new key unused for longer than the window is never brought back.
+	f.clock.advance(account.DefaultKeyIdleTTL)
+	newKey, _ := credential.ParseAPIKey(f.keys, rot.APIKey)
+	if _, err := f.acc.RenewKey(ctx, live.AccountID, liveSession, newKey.String()); err != nil {
+		t.Fatal(err)
+	}
+	if n := renewals(live.AccountID); n != 1 {
+		t.Errorf("an expired key was renewed: %d renewals", n)
 	}
 }

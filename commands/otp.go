@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 
+	"github.com/litehost/litehost/domain/account"
 	"github.com/litehost/litehost/domain/otp"
 	"github.com/litehost/litehost/events"
 	"github.com/litehost/litehost/events/secret"
@@ -55,6 +56,9 @@ type OTPConfig struct {
 	// VerifyLimit failed verifies per VerifyWindow per client (defaults 20 per hour).
 	VerifyLimit  int
 	VerifyWindow time.Duration
+	// KeyIdleTTL is how long an issued key lives without use (it renews in use), for the verify
+	// answer's message; zero means account.DefaultKeyIdleTTL.
+	KeyIdleTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -455,6 +459,24 @@ func (h *OTP) handleVerify(c *gin.Context) {
 	Reply(c, h.waiter, res.Position, http.StatusOK, OTPVerified{
 		Email: res.Email, Phone: res.Phone, APIKey: res.APIKey, ExpiresAt: FormatTime(res.ExpiresAt),
 		RefreshToken: res.RefreshToken, RefreshExpiresAt: FormatTime(res.RefreshExpiresAt), AccountCreated: res.AccountCreated,
-		Message: "Account ready. This API key expires in 7 days. Use it as your Bearer token — it is shown only once.",
+		Message: "Account ready. This API key renews each time it is used and expires after " + idleText(h.cfg.KeyIdleTTL) +
+			" without use. Use it as your Bearer token — it is shown only once.",
 	})
+}
+
+// idleText says a key's idle window in words: "90 days", "36 hours".
+func idleText(d time.Duration) string {
+	if d <= 0 {
+		d = account.DefaultKeyIdleTTL
+	}
+	switch {
+	case d%(24*time.Hour) == 0:
+		if n := d / (24 * time.Hour); n != 1 {
+			return strconv.Itoa(int(n)) + " days"
+		}
+		return "1 day"
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + " hours"
+	}
+	return d.String()
 }

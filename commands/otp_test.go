@@ -211,8 +211,8 @@ func TestOTPSignInEndToEnd(t *testing.T) {
 	}
 	d := a.data()
 	if d["email"] != "alice@example.com" || d["accountCreated"] != true || !commands.ValidAPIKey(d["apiKey"].(string)) ||
-		d["expiresAt"] != "2026-04-16T14:24:00.000Z" || d["refreshToken"] == "" || d["refreshExpiresAt"] == "" ||
-		d["message"] != "Account ready. This API key expires in 7 days. Use it as your Bearer token — it is shown only once." {
+		d["expiresAt"] != "2026-07-08T14:24:00.000Z" || d["refreshToken"] == "" || d["refreshExpiresAt"] == "" ||
+		d["message"] != "Account ready. This API key renews each time it is used and expires after 90 days without use. Use it as your Bearer token — it is shown only once." {
 		t.Errorf("verify data %s", a.raw)
 	}
 

@@ -18,11 +18,12 @@ const (
 	RevokedAPIKey  = "api_key" // one key, rotated away by a refresh
 )
 
-// revocationKeep is how long a revocation is kept: longer than any credential it names can live
-// (a key lives KeyTTL from its issue, a session's refresh token RefreshTTL from its last
-// rotation). A refresh replay also reads the rows of rotations (Refresh), which matters only
-// while the rotation's own refresh token can still be valid: RefreshTTL again.
-const revocationKeep = account.RefreshTTL
+// revocationKeep is how long a revocation is kept. A row covers the accounts projector's lag:
+// once api_keys holds the revocation the key check refuses the key from there, however long the
+// key would otherwise have lived (keys renew in use, so that has no bound). A refresh replay also
+// reads the rows of rotations (Refresh), which matters only while the rotation's own refresh
+// token can still be valid: at least the default idle window of a key.
+const revocationKeep = account.DefaultKeyIdleTTL
 
 // Revocation names a credential that must stop working everywhere at once.
 type Revocation struct {

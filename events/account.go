@@ -12,6 +12,10 @@ const (
 
 	TypeSessionStartedV2   = "account.session_started.v2"
 	TypeSessionRefreshedV2 = "account.session_refreshed.v2"
+
+	TypeSessionExtended = "account.session_extended.v1"
+	TypeTrialStarted    = "account.trial_started.v1"
+	TypeTrialEnded      = "account.trial_ended.v1"
 )
 
 // PlanLimits are the quotas of a plan as they applied when the plan was granted. Events carry
@@ -122,6 +126,52 @@ type SessionRefreshedV2 struct {
 // EventType implements Event.
 func (SessionRefreshedV2) EventType() string { return TypeSessionRefreshedV2 }
 
+// SessionExtended renews a session in use: its current API key (and the refresh token with it)
+// now expires later, LITEHOST_KEY_IDLE_TTL after a use. Appended at most once a day per session,
+// when a use finds the stored expiry more than a day behind, so a key expires only after that
+// long without use and requests do not each write.
+type SessionExtended struct {
+	AccountID string `json:"accountId"`
+	SessionID string `json:"sessionId"`
+	// KeyID names the API key whose use renewed the session.
+	KeyID            string    `json:"keyId"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+	RefreshExpiresAt time.Time `json:"refreshExpiresAt"`
+	At               time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (SessionExtended) EventType() string { return TypeSessionExtended }
+
+// TrialStarted gives a new account a paid plan for a while (LITEHOST_TRIAL): the account was
+// registered on Plan, and at EndsAt the trial process moves it to the free plan unless the
+// plan was set otherwise first.
+type TrialStarted struct {
+	AccountID string    `json:"accountId"`
+	Plan      string    `json:"plan"`
+	EndsAt    time.Time `json:"endsAt"`
+	At        time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (TrialStarted) EventType() string { return TypeTrialStarted }
+
+// Reasons a trial ends.
+const (
+	TrialEndReasonExpired = "expired"  // its time ran out; an account.plan_changed.v1 to free follows
+	TrialEndReasonPlanSet = "plan_set" // an operator set the plan during the trial; that plan stays
+)
+
+// TrialEnded closes an account's trial: no later plan change comes from it.
+type TrialEnded struct {
+	AccountID string    `json:"accountId"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+}
+
+// EventType implements Event.
+func (TrialEnded) EventType() string { return TypeTrialEnded }
+
 // Reasons a session ends.
 const (
 	RevokeReasonClient       = "client_revoked" // POST /v1/auth/revoke
@@ -156,6 +206,12 @@ func decodeAccount(eventType string, data []byte) (Event, error) {
 		return unmarshal[SessionStartedV2](data)
 	case TypeSessionRefreshedV2:
 		return unmarshal[SessionRefreshedV2](data)
+	case TypeSessionExtended:
+		return unmarshal[SessionExtended](data)
+	case TypeTrialStarted:
+		return unmarshal[TrialStarted](data)
+	case TypeTrialEnded:
+		return unmarshal[TrialEnded](data)
 	}
 	return nil, ErrUnknownType
 }

@@ -41,6 +41,25 @@ func Accounts() Projector {
 					[]any{e.AccountID, e.Plan, e.Limits.MaxProjects, e.Limits.MaxStorageBytes,
 						e.Limits.MaxFilesPerProject, e.Limits.MaxVisitorsPerMonth, e.At}})
 			}),
+			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.TrialStarted) error {
+				return accountsExec(ctx, e.EventType(), accountsStmt{`
+					UPDATE accounts SET trial_ends_at = $2, updated_at = $3 WHERE id = $1`,
+					[]any{e.AccountID, e.EndsAt, e.At}})
+			}),
+			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.TrialEnded) error {
+				return accountsExec(ctx, e.EventType(), accountsStmt{`
+					UPDATE accounts SET trial_ends_at = NULL, updated_at = $2 WHERE id = $1`,
+					[]any{e.AccountID, e.At}})
+			}),
+			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.SessionExtended) error {
+				// GREATEST: applying an older renewal again never shortens a key.
+				return accountsExec(ctx, e.EventType(),
+					accountsStmt{`UPDATE sessions SET refresh_expires_at = GREATEST(refresh_expires_at, $2)
+						WHERE session_id = $1`, []any{e.SessionID, e.RefreshExpiresAt}},
+					accountsStmt{`UPDATE api_keys SET expires_at = GREATEST(expires_at, $2)
+						WHERE key_id = $1`, []any{e.KeyID, e.ExpiresAt}},
+				)
+			}),
 			cqrs.NewGroupEventHandler(func(ctx context.Context, e *events.SessionStartedV2) error {
 				return accountsExec(ctx, e.EventType(),
 					accountsStmt{`INSERT INTO sessions (session_id, account_id, started_at, refresh_expires_at)

@@ -45,6 +45,7 @@ type env struct {
 	runner *projections.Runner
 	clock  *clock
 	url    string
+	auth   *readapi.Authenticator
 }
 
 // renderTestErrors stands in for cmd/litehost's error middleware with the mappings these
@@ -109,7 +110,7 @@ func newEnv(t *testing.T) env {
 	})
 	srv := httptest.NewServer(withRequestID(e))
 	t.Cleanup(srv.Close)
-	return env{pool: pool, acc: acc, runner: runner, clock: c, url: srv.URL}
+	return env{pool: pool, acc: acc, runner: runner, clock: c, url: srv.URL, auth: auth}
 }
 
 // withRequestID plays cmd/litehost's metadata middleware: the authenticator must keep what it finds.
@@ -230,10 +231,11 @@ func TestRevocationRecordRefusesAKeyTheReadModelStillHas(t *testing.T) {
 	}
 }
 
-func TestKeyExpiresAfterSevenDays(t *testing.T) {
+// TestKeyExpiresAfterTheIdleWindow: a key never used expires the idle window after its issue.
+func TestKeyExpiresAfterTheIdleWindow(t *testing.T) {
 	e := newEnv(t)
 	in := e.signIn(t, alice)
-	e.clock.advance(7*24*time.Hour - time.Millisecond)
+	e.clock.advance(account.DefaultKeyIdleTTL - time.Millisecond)
 	if a := e.do(t, http.MethodGet, "/v1/user", "Bearer "+in.APIKey, nil); a.Status != http.StatusOK {
 		t.Fatalf("just before expiry = %d %v", a.Status, a.Body)
 	}
@@ -262,7 +264,7 @@ func TestUser(t *testing.T) {
 	want := map[string]any{
 		"id": in.AccountID, "email": "alice@example.com", "phone": nil,
 		"createdAt": e.clock.now().Format(readapi.TimeLayout),
-		"plan": map[string]any{"tier": "free", "limits": map[string]any{
+		"plan": map[string]any{"tier": "free", "trial": nil, "limits": map[string]any{
 			"maxProjects": 3.0, "maxStorageBytes": 52428800.0, "maxFilesPerProject": 50.0, "maxVisitorsPerMonth": 10000.0}},
 		"quota": map[string]any{
 			"projects": map[string]any{"used": 0.0, "limit": 3.0, "unlimited": false},
@@ -282,7 +284,7 @@ func TestUser(t *testing.T) {
 	pgtest.Must(t, err, "set plan")
 	pgtest.Must(t, e.runner.WaitFor(t.Context(), pos), "wait")
 	a = e.do(t, http.MethodGet, "/v1/user", auth, nil)
-	want["plan"] = map[string]any{"tier": "scale", "limits": map[string]any{
+	want["plan"] = map[string]any{"tier": "scale", "trial": nil, "limits": map[string]any{
 		"maxProjects": -1.0, "maxStorageBytes": -1.0, "maxFilesPerProject": 1000.0, "maxVisitorsPerMonth": -1.0}}
 	want["quota"] = map[string]any{
 		"projects": map[string]any{"used": 2.0, "limit": -1.0, "unlimited": true},
@@ -333,8 +335,8 @@ func TestRefreshAndRevokeOverHTTP(t *testing.T) {
 	newKey, _ := d["apiKey"].(string)
 	newRefresh, _ := d["refreshToken"].(string)
 	if a.Status != http.StatusOK || !commands.ValidAPIKey(newKey) || newRefresh == "" ||
-		d["expiresAt"] != e.clock.now().Add(7*24*time.Hour).Format(readapi.TimeLayout) ||
-		d["refreshExpiresAt"] != e.clock.now().Add(30*24*time.Hour).Format(readapi.TimeLayout) {
+		d["expiresAt"] != e.clock.now().Add(account.DefaultKeyIdleTTL).Format(readapi.TimeLayout) ||
+		d["refreshExpiresAt"] != e.clock.now().Add(account.DefaultKeyIdleTTL).Format(readapi.TimeLayout) {
 		t.Fatalf("refresh = %d %v", a.Status, a.Body)
 	}
 	// The answer came after the projection: the old key is dead and the new one works at once.

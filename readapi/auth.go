@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -49,6 +51,110 @@ type Authenticator struct {
 	pool *pgxpool.Pool
 	keys *secret.Keyring
 	now  func() time.Time
+	renewal
+}
+
+// KeyRenewer renews the session of a key in use (commands.Accounts implements it): at most one
+// event per key and day however often and wherever it is called, and never for a revoked or
+// expired key. It returns the key's expiry after the renewal.
+type KeyRenewer interface {
+	RenewKey(ctx context.Context, accountID, sessionID, keyID string) (time.Time, error)
+}
+
+// renewStep mirrors account.RenewStep: a use renews a key whose stored expiry is more than this
+// behind now + the idle window, so a key in daily use causes one renewal a day.
+const renewStep = 24 * time.Hour
+
+// renewSlots bounds the renewals running in the background at once; a use that finds them all
+// busy leaves its renewal to the next use.
+const renewSlots = 16
+
+// renewal is the Authenticator's background renewal of keys in use.
+type renewal struct {
+	renewer KeyRenewer
+	idle    time.Duration
+	logger  *slog.Logger
+	slots   chan struct{}
+	mu      sync.Mutex
+	started map[string]string // key ID → UTC day a renewal was started (and not failed) for it
+}
+
+// WithRenewal makes each use of a key whose expiry is more than a day behind now+idle renew its
+// session through r, off the request's path: the request is answered with the key as it is, the
+// renewal runs in the background, once per key and day on this instance, and a failed one is
+// tried again at the key's next use.
+func (a *Authenticator) WithRenewal(r KeyRenewer, idle time.Duration, logger *slog.Logger) *Authenticator {
+	a.renewer, a.idle, a.logger = r, idle, logger
+	a.slots = make(chan struct{}, renewSlots)
+	a.started = map[string]string{}
+	return a
+}
+
+// NeedsRenewal reports whether a key expiring at expires is due for a renewal at now.
+func (a *Authenticator) NeedsRenewal(expires, now time.Time) bool {
+	return a.renewer != nil && now.Add(a.idle).Sub(expires) > renewStep
+}
+
+// EffectiveExpiry returns when p's key expires, given its stored expiry: renewed first, in the
+// caller's request, when it is due. GET /v1/auth/session shows this, so a client asking "how long
+// does my key last?" hears the answer its use has just earned.
+func (a *Authenticator) EffectiveExpiry(ctx context.Context, p events.Principal, stored time.Time) time.Time {
+	if !a.NeedsRenewal(stored, a.now().UTC()) {
+		return stored
+	}
+	renewed, err := a.renewer.RenewKey(ctx, p.AccountID, p.SessionID, p.KeyID)
+	if err != nil {
+		// The key still works until its stored expiry, which is what the caller asked; the
+		// renewal is tried again at the next use.
+		a.logger.Warn("renew api key; the next use retries", "session_id", p.SessionID, "error", err)
+		return stored
+	}
+	if renewed.After(stored) {
+		return renewed
+	}
+	return stored
+}
+
+// renewInBackground starts the renewal of p's key if it is due and none was started today.
+func (a *Authenticator) renewInBackground(ctx context.Context, p events.Principal, expires time.Time) {
+	now := a.now().UTC()
+	if !a.NeedsRenewal(expires, now) {
+		return
+	}
+	day := now.Format(time.DateOnly)
+	a.mu.Lock()
+	if a.started[p.KeyID] == day {
+		a.mu.Unlock()
+		return
+	}
+	if len(a.started) >= 100_000 { // a day's worth of keys at most; the event store dedupes anyway
+		clear(a.started)
+	}
+	a.started[p.KeyID] = day
+	a.mu.Unlock()
+	forget := func() {
+		a.mu.Lock()
+		if a.started[p.KeyID] == day {
+			delete(a.started, p.KeyID)
+		}
+		a.mu.Unlock()
+	}
+	select {
+	case a.slots <- struct{}{}:
+	default:
+		forget()
+		return
+	}
+	// The request's metadata (actor, request ID) goes along; its cancellation does not.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	go func() {
+		defer func() { <-a.slots }()
+		defer cancel()
+		if _, err := a.renewer.RenewKey(ctx, p.AccountID, p.SessionID, p.KeyID); err != nil {
+			forget()
+			a.logger.Warn("renew api key; the next use retries", "session_id", p.SessionID, "error", err)
+		}
+	}()
 }
 
 // NewAuthenticator returns an Authenticator over the tables in pool; keys checks the MACs of
@@ -82,7 +188,7 @@ func (a *Authenticator) handle(c *gin.Context, required bool) {
 		return
 	}
 	ctx := c.Request.Context()
-	p, err := a.Authenticate(ctx, header)
+	p, expires, err := a.authenticate(ctx, header)
 	if err != nil {
 		_ = c.Error(err)
 		c.Abort()
@@ -90,7 +196,9 @@ func (a *Authenticator) handle(c *gin.Context, required bool) {
 	}
 	md := events.MetadataFrom(ctx)
 	md.Actor = events.AccountActor(p.AccountID)
-	c.Request = c.Request.WithContext(events.WithMetadata(events.WithPrincipal(ctx, p), md))
+	ctx = events.WithMetadata(events.WithPrincipal(ctx, p), md)
+	c.Request = c.Request.WithContext(ctx)
+	a.renewInBackground(ctx, p, expires)
 	c.Next()
 }
 
@@ -104,17 +212,23 @@ const keyQuery = `SELECT k.account_id::text, k.session_id::text, k.expires_at,
 // Authenticate resolves an Authorization header value to its principal with one query.
 // Malformed keys, and keys whose MAC this server did not make, are refused before any query.
 func (a *Authenticator) Authenticate(ctx context.Context, header string) (events.Principal, error) {
+	p, _, err := a.authenticate(ctx, header)
+	return p, err
+}
+
+// authenticate is Authenticate that also returns the key's stored expiry.
+func (a *Authenticator) authenticate(ctx context.Context, header string) (events.Principal, time.Time, error) {
 	scheme, key, _ := strings.Cut(strings.TrimSpace(header), " ")
 	key = strings.TrimSpace(key)
 	switch {
 	case header == "" || (strings.EqualFold(scheme, "Bearer") && key == ""):
-		return events.Principal{}, AuthError{Code: CodeAPIKeyMissing}
+		return events.Principal{}, time.Time{}, AuthError{Code: CodeAPIKeyMissing}
 	case !strings.EqualFold(scheme, "Bearer"):
-		return events.Principal{}, AuthError{Code: CodeAPIKeyInvalid}
+		return events.Principal{}, time.Time{}, AuthError{Code: CodeAPIKeyInvalid}
 	}
 	id, ok := credential.ParseAPIKey(a.keys, key)
 	if !ok {
-		return events.Principal{}, AuthError{Code: CodeAPIKeyInvalid}
+		return events.Principal{}, time.Time{}, AuthError{Code: CodeAPIKeyInvalid}
 	}
 	var (
 		p       = events.Principal{KeyID: id.String()}
@@ -124,13 +238,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (events
 	err := a.pool.QueryRow(ctx, keyQuery, id).Scan(&p.AccountID, &p.SessionID, &expires, &revoked)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return events.Principal{}, AuthError{Code: CodeAPIKeyInvalid}
+		return events.Principal{}, time.Time{}, AuthError{Code: CodeAPIKeyInvalid}
 	case err != nil:
-		return events.Principal{}, fmt.Errorf("look up api key: %w", err)
+		return events.Principal{}, time.Time{}, fmt.Errorf("look up api key: %w", err)
 	case revoked:
-		return events.Principal{}, AuthError{Code: CodeAPIKeyInvalid}
+		return events.Principal{}, time.Time{}, AuthError{Code: CodeAPIKeyInvalid}
 	case !a.now().Before(expires):
-		return events.Principal{}, AuthError{Code: CodeAPIKeyExpired}
+		return events.Principal{}, time.Time{}, AuthError{Code: CodeAPIKeyExpired}
 	}
-	return p, nil
+	return p, expires, nil
 }

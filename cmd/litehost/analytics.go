@@ -67,6 +67,10 @@ func (a *app) registerAnalytics(v1 *gin.RouterGroup, require gin.HandlerFunc) {
 // serveSite serves a site request through the analytics hook; host is the site host the site
 // server answers for (r.Host itself, or <slug>.<sites domain> for a custom domain).
 func (a *app) serveSite(w http.ResponseWriter, r *http.Request, slug, host string) {
+	a.siteMetrics.wrap(w, r, func(w http.ResponseWriter, r *http.Request) { a.serveSiteHost(w, r, slug, host) })
+}
+
+func (a *app) serveSiteHost(w http.ResponseWriter, r *http.Request, slug, host string) {
 	if host == r.Host {
 		a.analytics.recorder.Serve(w, r, slug, a.sites)
 		return

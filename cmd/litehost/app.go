@@ -39,19 +39,24 @@ const version = "1.0.0"
 
 // app is the composition root: every long-lived dependency, built once by openApp.
 type app struct {
-	cfg      Config
-	logger   *slog.Logger
-	pool     *pgxpool.Pool
-	store    events.Store
-	head     headReader
-	keyring  *secret.Keyring
-	runner   *projections.Runner
-	mailer   *mailer.Mailer
-	blobs    *blobs.Store
-	projects *commands.Projects
-	sites    *readapi.Sites
-	scopes   *commands.PGScopes
-	domains  *commands.Domains
+	cfg     Config
+	logger  *slog.Logger
+	pool    *pgxpool.Pool
+	store   events.Store
+	head    headReader
+	keyring *secret.Keyring
+	runner  *projections.Runner
+	mailer  *mailer.Mailer
+	// forward is the NATS forwarder's process (nil without LITEHOST_NATS_URL); built once with
+	// the app so its metrics are registered once.
+	forward func(context.Context) error
+	// siteMetrics measures the site server (requests by status class, bytes, latency).
+	siteMetrics *siteMetrics
+	blobs       *blobs.Store
+	projects    *commands.Projects
+	sites       *readapi.Sites
+	scopes      *commands.PGScopes
+	domains     *commands.Domains
 	// customHosts maps <slug>.<custom domain> hosts to projects (and serves the domain reads).
 	customHosts *readapi.Domains
 	// apiHost is the host name of the API itself (from LITEHOST_PUBLIC_URL), never a site.
@@ -60,11 +65,11 @@ type app struct {
 	// siteHashes counts the site password checks running at once (tests read its peak).
 	siteHashes inFlight
 	api        *gin.Engine // set by handler; tests list its routes
+	// analytics records page views of the sites (link opens) off the serving path.
+	analytics analyticsParts
 	// contract is docs/openapi.yaml, parsed once: the MCP tools and /llms.txt are cut out of it.
 	contract  *openapi3.T
 	connector *connector.Connector // set by handler
-	// analytics records page views of the sites (link opens) off the serving path.
-	analytics analyticsParts
 	now       func() time.Time
 	closers   []func()
 }
@@ -130,6 +135,9 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	a.reg.MustRegister(a.mailer.Collectors()...)
+	a.forward = a.newForwarder()
+	a.siteMetrics = newSiteMetrics(a.reg)
 	if a.blobs, err = blobs.New(filepath.Join(cfg.DataDir, "blobs")); err != nil {
 		a.Close()
 		return nil, err
@@ -223,7 +231,8 @@ func (a *app) serve(ctx context.Context) error {
 func (a *app) processManagers() []func(context.Context) error {
 	expiry := commands.NewExpiry(a.projects, a.pool, time.Second, a.logger.With("process", "expiry"))
 	cleanup := commands.NewWorkspaceCleanup(a.store, a.store, a.pool, a.runner, a.now, a.logger.With("process", "workspace-cleanup"))
-	pms := append([]func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, a.housekeeping}, a.visitProcesses()...)
+	trials := commands.NewTrialEnd(a.store, a.pool, commands.DefaultTrialInterval, a.now, a.logger)
+	pms := append([]func(context.Context) error{a.mailer.Run, expiry.Run, cleanup.Run, trials.Run, a.housekeeping}, a.visitProcesses()...)
 	return append(pms, a.analyticsProcesses()...)
 }
 

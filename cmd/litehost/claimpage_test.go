@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,24 +350,48 @@ func TestClaimPageSharesTheWrongCodeLimit(t *testing.T) {
 	unclaimed(t, s, path)
 }
 
-// TestClaimPageInBrowser claims a project in Debian's Chromium driven by Playwright
-// (testdata/browser/claim.mjs): by keyboard, through the real mail. .ci/run installs both; a
-// machine without them fails here with what to install, rather than skipping.
-func TestClaimPageInBrowser(t *testing.T) {
+// browserTools returns node and the browser scripts' folder, with playwright-core installed there
+// from its lockfile (never a browser: Debian's Chromium is used). .ci/run installs node and
+// Chromium; a machine without them fails here with what to install, rather than skipping.
+func browserTools(t *testing.T) (node, dir string) {
+	t.Helper()
 	dir, err := filepath.Abs("testdata/browser")
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := exec.LookPath("node")
+	node, err = exec.LookPath("node")
 	if err != nil {
 		t.Fatal("node is missing: apt-get install -y nodejs npm (as .ci/run does)")
 	}
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
 		t.Fatal("/usr/bin/chromium is missing: apt-get install -y chromium (as .ci/run does)")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err != nil {
-		t.Fatalf("playwright-core is missing: run PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci in %s (as .ci/run does)", dir)
+	npmOnce.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core")); err == nil {
+			return
+		}
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			npmErr = fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
+		}
+	})
+	if npmErr != nil {
+		t.Fatal(npmErr)
 	}
+	return node, dir
+}
+
+var (
+	npmOnce sync.Once
+	npmErr  error
+)
+
+// TestClaimPageInBrowser claims a project in Debian's Chromium driven by Playwright
+// (testdata/browser/claim.mjs): by keyboard, through the real mail.
+func TestClaimPageInBrowser(t *testing.T) {
+	node, dir := browserTools(t)
 
 	s, mb := startWithMail(t, "", nil)
 	d := tempProject(t, s)

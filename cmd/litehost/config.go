@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/litehost/litehost/events/esdbstore"
 	"github.com/litehost/litehost/events/secret"
 )
 
@@ -61,6 +62,10 @@ type Config struct {
 	DomainPendingTTL time.Duration
 	// AnalyticsRetention is how long page views are kept (LITEHOST_ANALYTICS_RETENTION).
 	AnalyticsRetention time.Duration
+	// KeyIdleTTL is how long a sign-in API key lives without use; each use renews it (at most
+	// once a day). Trial is the Pro trial of a new account; 0 starts new accounts on free.
+	KeyIdleTTL time.Duration
+	Trial      time.Duration
 }
 
 // sitePasswordWindow is the window of SitePasswordFailures.
@@ -154,6 +159,19 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	c.ReadTimeout = duration("LITEHOST_READ_TIMEOUT", 15*time.Second)
 	c.MaxConnsPerClient = positive("LITEHOST_MAX_CONNS_PER_CLIENT", 64)
 	c.DomainPendingTTL = duration("LITEHOST_DOMAIN_PENDING_TTL", 72*time.Hour)
+	c.KeyIdleTTL = duration("LITEHOST_KEY_IDLE_TTL", 90*24*time.Hour)
+	if c.KeyIdleTTL > 0 && c.KeyIdleTTL < 48*time.Hour {
+		// Renewals happen at most daily, so a shorter window would let a key in daily use lapse.
+		errs = append(errs, fmt.Errorf("LITEHOST_KEY_IDLE_TTL: want at least 48h, got %s", c.KeyIdleTTL))
+	}
+	c.Trial = 168 * time.Hour
+	if v := str("LITEHOST_TRIAL", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("LITEHOST_TRIAL: want a duration like 168h, or 0 for no trial, got %q", v))
+		}
+		c.Trial = d
+	}
 
 	if mb := str("LITEHOST_MAX_UPLOAD_MB", "100"); mb != "" {
 		n, err := strconv.ParseInt(mb, 10, 64)
@@ -176,6 +194,11 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	case "esdb":
 		if c.ESDBURL == "" {
 			errs = append(errs, errors.New("LITEHOST_ESDB_URL: required with LITEHOST_EVENT_STORE=esdb (e.g. esdb://127.0.0.1:2113?tls=false)"))
+		} else if _, err := esdbstore.ParseConnectionString(c.ESDBURL); err != nil {
+			// Checked with the client's own parser at start-up, so a typo fails here and not at
+			// the first append; the message keeps credentials out.
+			errs = append(errs, fmt.Errorf("LITEHOST_ESDB_URL: %w; want esdb://host:2113?tls=false, "+
+				"esdb+discover://host:2113 or esdb://host1:2113,host2:2113,host3:2113 (optionally &nodePreference=leader|follower|random|readonlyreplica)", err))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("LITEHOST_EVENT_STORE: want postgres or esdb, got %q", c.EventStore))
@@ -295,7 +318,7 @@ func (c Config) logAttrs() []any {
 		"esdb", redactURL(c.ESDBURL), "data_dir", c.DataDir, "sites_domain", c.SitesDomain,
 		"public_url", c.PublicURL, "dev", c.Dev, "smtp", redactURL(c.SMTPURL), "sms", redactURL(c.SMSURL),
 		"otp_channels", c.OTPChannels, "sms_countries", c.SMSCountries, "otp_auto_create", c.OTPAutoCreate, "nats", redactURL(c.NATSURL),
-		"admin_token_set", c.AdminToken != "", "admin_addr", c.AdminAddr, "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL,
+		"admin_token_set", c.AdminToken != "", "admin_addr", c.AdminAddr, "trusted_proxies", c.TrustedProxies, "temp_ttl", c.TempTTL, "key_idle_ttl", c.KeyIdleTTL, "trial", c.Trial,
 		"read_timeout", c.ReadTimeout, "max_conns_per_client", c.MaxConnsPerClient,
 		"site_password_slots", c.SitePasswordSlots, "site_password_failures", c.SitePasswordFailures,
 		"domain_pending_ttl", c.DomainPendingTTL,

@@ -80,6 +80,22 @@ func TestLoadConfigProductionNeedsSecretAndMail(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "LITEHOST_ESDB_URL") {
 		t.Errorf("esdb without URL: %v", err)
 	}
+	// The URL is checked with the client's parser at start-up: cluster forms pass, typos fail
+	// with a message naming the variable and never the password.
+	for url, ok := range map[string]bool{
+		"esdb+discover://es1:2113,es2:2113,es3:2113?tls=false&nodePreference=leader": true,
+		"esdb://es1:2113,es2:2113,es3:2113?tls=false&nodePreference=follower":        true,
+		"esdb://u:hunter2secret@es1:2113?nodePreference=nearest":                     false,
+		"http://es1:2113": false,
+	} {
+		_, err = loadConfig(envOf(map[string]string{
+			"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_SMTP_URL": "smtp://mail:25",
+			"LITEHOST_EVENT_STORE": "esdb", "LITEHOST_ESDB_URL": url,
+		}))
+		if ok != (err == nil) || (err != nil && (!strings.Contains(err.Error(), "LITEHOST_ESDB_URL") || strings.Contains(err.Error(), "hunter2secret"))) {
+			t.Errorf("LITEHOST_ESDB_URL=%s: %v", url, err)
+		}
+	}
 	c, err = loadConfig(envOf(map[string]string{
 		"LITEHOST_SECRET": strings.Repeat("s", 40), "LITEHOST_SMTP_URL": "smtp://mail:25",
 	}))

@@ -77,3 +77,22 @@ func TestLimitSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestRenewalAndTrialSettings(t *testing.T) {
+	c, err := loadConfig(envOf(map[string]string{"LITEHOST_DEV": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KeyIdleTTL != 2160*time.Hour || c.Trial != 168*time.Hour {
+		t.Errorf("defaults: key idle %s, trial %s", c.KeyIdleTTL, c.Trial)
+	}
+	if c, err := loadConfig(envOf(map[string]string{"LITEHOST_DEV": "true", "LITEHOST_TRIAL": "0"})); err != nil || c.Trial != 0 {
+		t.Errorf("LITEHOST_TRIAL=0: %s, %v", c.Trial, err)
+	}
+	_, err = loadConfig(envOf(map[string]string{"LITEHOST_DEV": "true", "LITEHOST_TRIAL": "-1h", "LITEHOST_KEY_IDLE_TTL": "1h"}))
+	for _, want := range []string{"LITEHOST_TRIAL", "LITEHOST_KEY_IDLE_TTL"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad %s accepted: %v", want, err)
+		}
+	}
+}

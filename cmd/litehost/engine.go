@@ -118,17 +118,21 @@ func (a *app) engine() *gin.Engine {
 	// Sign-in answers carry keys shown once: retries re-derive them instead of storing them.
 	signIn := v1.Group("", idem.SecretAnswers())
 
-	accounts := commands.NewAccounts(a.store, a.keyring, commands.NewPGRevocations(a.pool), a.now)
+	accounts := commands.NewAccounts(a.store, a.keyring, commands.NewPGRevocations(a.pool), a.now).
+		WithKeyIdleTTL(a.cfg.KeyIdleTTL).WithTrial(a.cfg.Trial)
+	// Keys renew in use: a use more than a day after the last renewal appends one event.
+	auth.WithRenewal(accounts, accounts.KeyIdleTTL(), a.logger.With("component", "auth"))
 	otp := commands.NewOTP(a.store, a.keyring, commands.NewLimiter(a.pool), accounts, a.runner, commands.OTPConfig{
 		Channels:     a.cfg.OTPChannels,
 		SMSCountries: a.cfg.smsCountries(),
 		AutoCreate:   a.cfg.OTPAutoCreate,
+		KeyIdleTTL:   accounts.KeyIdleTTL(),
 		Now:          a.now,
 	}, a.logger.With("component", "otp"))
 	otp.Register(e.Group("", idem.SecretAnswers())) // registers absolute paths
 	// Refresh takes no key (a client refreshes because its key expired); revoke takes either.
 	commands.NewAccountRoutes(accounts, a.runner).Register(signIn, auth.Optional())
-	readapi.NewAccounts(a.pool).Register(v1, auth.Require())
+	readapi.NewAccounts(a.pool).WithRenewal(auth).Register(v1, auth.Require())
 
 	// Project writes: the key (when sent) is checked before the idempotency key is scoped to
 	// it; routes that need an account then only check that one was found.
@@ -151,8 +155,8 @@ func (a *app) engine() *gin.Engine {
 	domainWrites := v1.Group("", auth.Optional(), idem.SecretAnswers())
 	commands.NewDomainRoutes(a.domains, a.runner).Register(domainWrites, requirePrincipal)
 	a.customHosts.Register(v1, auth.Require())
-	a.registerAgents(e, auth)
 	readapi.NewQRCodes(a.pool, a.siteURL, a.domainSiteURL(), a.now).Register(e) // no key: the link is public
+	a.registerAgents(e, auth)
 	return e
 }
 

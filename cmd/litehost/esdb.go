@@ -14,6 +14,9 @@ func openESDB(ctx context.Context, cfg Config, logger *slog.Logger) (*esdbstore.
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to EventStoreDB %s: %w", redactURL(cfg.ESDBURL), err)
 	}
+	if parsed, err := esdbstore.ParseConnectionString(cfg.ESDBURL); err == nil {
+		logger.Info("event store: EventStoreDB", esdbstore.Topology(parsed)...)
+	}
 	st := esdbstore.New(client, logger.With("component", "esdbstore"))
 	if _, err := st.Head(ctx); err != nil {
 		_ = client.Close()

@@ -15,17 +15,26 @@ import (
 )
 
 // analyticsProcesses are the process managers that feed analytics consumers: the NATS JetStream
-// forwarder when LITEHOST_NATS_URL is set (DESIGN §9), nothing otherwise. A forwarder that cannot
-// be built fails the background group at start, like any process manager that fails.
+// forwarder when LITEHOST_NATS_URL is set (DESIGN §9), nothing otherwise.
 func (a *app) analyticsProcesses() []func(context.Context) error {
+	if a.forward == nil {
+		return nil
+	}
+	return []func(context.Context) error{a.forward}
+}
+
+// newForwarder builds the forwarder and registers its metrics. A forwarder that cannot be built
+// fails the background group at start, like any process manager that fails.
+func (a *app) newForwarder() func(context.Context) error {
 	if a.cfg.NATSURL == "" {
 		return nil
 	}
 	f, err := forwarder.New(a.store, a.pool, forwarder.Config{URL: a.cfg.NATSURL}, a.logger)
 	if err != nil {
-		return []func(context.Context) error{func(context.Context) error { return err }}
+		return func(context.Context) error { return err }
 	}
-	return []func(context.Context) error{f.Run}
+	a.reg.MustRegister(f.Collectors()...)
+	return f.Run
 }
 
 // eventStream is GET /v1/events/stream, behind LITEHOST_ADMIN_TOKEN (404 while it is unset).

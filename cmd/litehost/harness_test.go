@@ -40,6 +40,8 @@ func testEnv(t *testing.T, dsn string, extra map[string]string) func(string) str
 		"LITEHOST_HTTP_ADDR":    "127.0.0.1:0",
 		"LOG_LEVEL":             "warn",
 		"LITEHOST_DEV":          "true", // tests without a mailbox log their codes
+		// New accounts start on free, as the plan-gate tests expect; the trial tests set a trial.
+		"LITEHOST_TRIAL": "0",
 	}
 	if os.Getenv("LITEHOST_TEST_EVENT_STORE") == "esdb" {
 		env["LITEHOST_EVENT_STORE"] = "esdb"

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/litehost/litehost/commands/forwarder"
@@ -255,15 +254,7 @@ func waitQuiet(t *testing.T, c *collector) {
 // JetStream stream; the scan only looks for this test's own secrets).
 func subscribeNATS(t *testing.T, start time.Time, c *collector) {
 	t.Helper()
-	nc, err := nats.Connect("nats://127.0.0.1:4222")
-	if err != nil {
-		t.Fatalf("connect NATS: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
+	js := natsJetStream(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	var cons jetstream.Consumer

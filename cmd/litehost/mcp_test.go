@@ -258,6 +258,11 @@ func TestMCPConnector(t *testing.T) {
 	if e := c.fail("get_project", map[string]any{"projectId": "00000000-0000-0000-0000-000000000000"}); e["code"] != "NOT_FOUND" || e["httpStatus"] != float64(404) {
 		t.Errorf("unknown project = %v", e)
 	}
+	for _, args := range []map[string]any{{}, {"projectId": 7}, {"projectId": id, "color": "red"}} {
+		if e := c.fail("get_project", args); e["code"] != "VALIDATION_FAILED" || e["nextStep"] == nil || e["fields"] == nil {
+			t.Errorf("get_project %v = %v", args, e)
+		}
+	}
 	if e := c.fail("create_project", map[string]any{"title": "", "files": []any{map[string]any{"path": "index.html", "content": "x"}}}); e["code"] != "VALIDATION_FAILED" || e["nextStep"] == nil {
 		t.Errorf("blank title = %v", e)
 	}

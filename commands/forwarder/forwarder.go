@@ -82,6 +82,7 @@ type Forwarder struct {
 	cfg     Config
 	backoff process.Backoff
 	logger  *slog.Logger
+	metrics *metrics
 }
 
 // New returns a forwarder reading log and keeping its checkpoint and lock in pool (tables from
@@ -117,7 +118,7 @@ func New(log process.Log, pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 5 * time.Second
 	}
-	f := &Forwarder{cfg: cfg, backoff: process.Backoff{Min: cfg.RetryMin, Max: cfg.RetryMax}, logger: logger.With("process", Name)}
+	f := &Forwarder{cfg: cfg, backoff: process.Backoff{Min: cfg.RetryMin, Max: cfg.RetryMax}, logger: logger.With("process", Name), metrics: newMetrics()}
 	// The checkpoint is saved at most every FlushInterval (or every 100 events) rather than per
 	// event: a lost save only resends events JetStream drops as duplicates.
 	f.proc = process.Runner{
@@ -172,6 +173,7 @@ func (f *Forwarder) open(ctx context.Context) (process.Handler, func(), error) {
 		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
 	err = process.Retry(ctx, f.backoff, func(int) error { return f.ensureStream(ctx, js) }, func(_ int, err error, wait time.Duration) {
+		f.metrics.failed.WithLabelValues("stream").Inc()
 		f.logger.Warn("create stream failed; retrying", "error", err, "retry_in", wait.String())
 	})
 	if err != nil {
@@ -180,10 +182,19 @@ func (f *Forwarder) open(ctx context.Context) (process.Handler, func(), error) {
 	}
 	publish := func(ctx context.Context, rec events.RecordedEvent) error {
 		msg, ok, err := f.message(rec)
-		if err != nil || !ok {
+		if err != nil {
 			return err
 		}
-		return f.publish(ctx, js, rec, msg)
+		if !ok {
+			f.metrics.forwarded.WithLabelValues("skipped").Inc()
+			return nil
+		}
+		defer f.metrics.inFlight.Begin(rec.CreatedAt)()
+		if err := f.publish(ctx, js, rec, msg); err != nil {
+			return err
+		}
+		f.metrics.forwarded.WithLabelValues("published").Inc()
+		return nil
 	}
 	return publish, nc.Close, nil
 }
@@ -202,6 +213,7 @@ func (f *Forwarder) connect(ctx context.Context) (*nats.Conn, error) {
 		)
 		return err
 	}, func(_ int, err error, wait time.Duration) {
+		f.metrics.failed.WithLabelValues("connect").Inc()
 		f.logger.Warn("NATS unreachable; events wait in the log", "error", err, "retry_in", wait.String())
 	})
 	return nc, err
@@ -234,6 +246,7 @@ func (f *Forwarder) publish(ctx context.Context, js jetstream.JetStream, rec eve
 		}
 		return f.publishOnce(ctx, js, msg)
 	}, func(attempt int, err error, wait time.Duration) {
+		f.metrics.failed.WithLabelValues("publish").Inc()
 		f.logger.Warn("publish failed; retrying", "error", err, "stream", rec.Stream, "event_type", rec.Type,
 			"position", rec.Position.String(), "attempt", attempt+1, "retry_in", wait.String())
 	})

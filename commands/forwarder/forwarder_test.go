@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/litehost/litehost/commands"
 	"github.com/litehost/litehost/commands/forwarder"
@@ -242,12 +243,42 @@ func TestNATSDownDelaysEventsWithoutLosingThem(t *testing.T) {
 	if !cp.IsZero() {
 		t.Fatalf("checkpoint moved to %s while NATS was unreachable", cp)
 	}
+	// The failed connects are counted: with no event in hand the lag gauge cannot show it.
+	badReg := prometheus.NewRegistry()
+	badReg.MustRegister(bad.Collectors()...)
+	if n := sample(t, badReg, "litehost_forwarder_failures_total"); n < 2 {
+		t.Errorf("failures while NATS is unreachable = %v, want several connect failures", n)
+	}
 	stop()
 
 	good := w.forwarder(t, natsURL)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(good.Collectors()...)
 	pgtest.Background(t, good.Run)
 	checkMessages(t, w, w.messages(t, len(want)), want)
 	waitCheckpoint(t, good, want[len(want)-1].position)
+	if n := sample(t, reg, "litehost_forwarder_events_total"); n != float64(len(want)) {
+		t.Errorf("events counted = %v, want %d published", n, len(want))
+	}
+	if lag := sample(t, reg, "litehost_forwarder_lag_seconds"); lag != 0 {
+		t.Errorf("lag = %v once caught up, want 0", lag)
+	}
+}
+
+// sample sums every sample of the counter or gauge name in reg.
+func sample(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	pgtest.Must(t, err, "gather")
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 func TestOneForwarderAtATime(t *testing.T) {

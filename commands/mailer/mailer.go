@@ -79,6 +79,7 @@ type Mailer struct {
 	cfg      Config
 	backoff  process.Backoff
 	logger   *slog.Logger
+	metrics  *metrics
 }
 
 // New returns a mailer reading log, keeping its checkpoint and lock in pool (tables from
@@ -107,6 +108,7 @@ func New(log process.Log, pool *pgxpool.Pool, keys *secret.Keyring, accounts Acc
 	}
 	m := &Mailer{keys: keys, accounts: accounts, cfg: cfg, backoff: process.Backoff{Min: cfg.RetryMin, Max: cfg.RetryMax},
 		logger: logger.With("process", Name)}
+	m.metrics = newMetrics(m)
 	m.proc = process.Runner{
 		Name: Name, LockKey: lockKey, Pool: pool, Log: log, Handle: m.handle, LockPoll: cfg.LockPoll, Logger: m.logger,
 		Filter: events.Filter{TypePrefixes: []string{events.TypeOTPRequested, events.TypeOTPRequestedV2}, StreamPrefixes: []string{"otp-"}},
@@ -136,9 +138,11 @@ func (m *Mailer) handle(ctx context.Context, rec events.RecordedEvent) error {
 	if req.Channel == otp.ChannelPhone {
 		sender = m.cfg.SMS
 	}
+	defer m.metrics.inFlight.Begin(rec.CreatedAt)()
 	try := func(attempt int) error {
 		if !m.cfg.Now().Before(req.ExpiresAt) {
 			log.Warn("code expired before it could be delivered; giving up", "attempts", attempt)
+			m.metrics.failed.WithLabelValues(req.Channel, "expired").Inc()
 			return nil
 		}
 		msg, err := m.compose(ctx, req)
@@ -148,14 +152,17 @@ func (m *Mailer) handle(ctx context.Context, rec events.RecordedEvent) error {
 		switch {
 		case err == nil:
 			log.Debug("code delivered", "attempts", attempt+1)
+			m.metrics.sent.WithLabelValues(req.Channel).Inc()
 			return nil
 		case ctx.Err() == nil && IsPermanent(err):
 			log.Error("code refused for good; giving up", "error", err)
+			m.metrics.failed.WithLabelValues(req.Channel, "refused").Inc()
 			return nil
 		}
 		return err
 	}
 	return process.Retry(ctx, m.backoff, try, func(attempt int, err error, wait time.Duration) {
+		m.metrics.failed.WithLabelValues(req.Channel, "retry").Inc()
 		log.Warn("code delivery failed; retrying", "error", err, "attempt", attempt+1, "retry_in", wait.String())
 	})
 }

@@ -416,7 +416,7 @@ func (h *revoker) RevokeToken(ctx context.Context, token string, _ fosite.TokenT
 func newProvider(c *codec, sessions Sessions, auth KeyAuthenticator, waiter commands.Waiter, issuer string, now func() time.Time) *fosite.Fosite {
 	cfg := &fosite.Config{
 		AuthorizeCodeLifespan:          CodeTTL,
-		AccessTokenLifespan:            account.KeyTTL,
+		AccessTokenLifespan:            account.DefaultKeyIdleTTL,
 		RefreshTokenLifespan:           account.RefreshTTL,
 		EnforcePKCE:                    true,
 		EnablePKCEPlainChallengeMethod: false,

@@ -131,25 +131,32 @@ func (r *Runner) lockPoll() time.Duration {
 // term takes the lock if it is free and, holding it, follows the log until ctx ends or something
 // fails. It returns nil at once when another instance holds the lock.
 func (r *Runner) term(ctx context.Context) error {
-	conn, err := r.Pool.Acquire(ctx)
+	return holdLock(ctx, r.Pool, r.LockKey, r.lockPoll(), r.Logger, r.follow)
+}
+
+// holdLock takes the advisory lock key if it is free and, holding it, runs fn until ctx ends or fn
+// returns. fn's context ends as soon as the lock's connection is lost (checked every poll), since
+// the lock dies with its session. It returns nil at once when another session holds the lock.
+func holdLock(ctx context.Context, pool *pgxpool.Pool, key int64, poll time.Duration, logger *slog.Logger, fn func(context.Context) error) error {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("acquire lock connection: %w", err)
 	}
 	defer conn.Release()
 	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, r.LockKey).Scan(&locked); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&locked); err != nil {
 		return fmt.Errorf("try lock: %w", err)
 	}
 	if !locked {
 		return nil
 	}
-	r.Logger.Info("took the process lock")
+	logger.Info("took the process lock")
 	defer func() {
 		// The lock belongs to the session and the connection goes back to the pool: unlock it, or
 		// close the connection, which ends the session and frees the lock.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, r.LockKey); err != nil {
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
 			_ = conn.Conn().Close(uctx)
 		}
 	}()
@@ -159,7 +166,7 @@ func (r *Runner) term(ctx context.Context) error {
 	watchDone := make(chan struct{})
 	go func() { // the lock dies with its session: stop acting if the connection is lost
 		defer close(watchDone)
-		t := time.NewTicker(r.lockPoll())
+		t := time.NewTicker(poll)
 		defer t.Stop()
 		for {
 			select {
@@ -173,7 +180,7 @@ func (r *Runner) term(ctx context.Context) error {
 			}
 		}
 	}()
-	err = r.follow(runCtx)
+	err = fn(runCtx)
 	cancel(nil)
 	<-watchDone
 	if cause := context.Cause(runCtx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {

@@ -266,3 +266,27 @@ func TestRetry(t *testing.T) {
 		t.Errorf("Retry = %v after %d calls, want context.Canceled after 2", err, calls)
 	}
 }
+
+// TestPeriodicTicksOnOneInstanceAndFailsOver: of two Periodics on one lock only the holder ticks;
+// when it stops, the other takes over.
+func TestPeriodicTicksOnOneInstanceAndFailsOver(t *testing.T) {
+	w := newWorld(t)
+	var mu sync.Mutex
+	ticks := map[string]int{}
+	periodic := func(name string) *process.Periodic {
+		return &process.Periodic{Name: "test-periodic", LockKey: 0x7465737470657269, Pool: w.pool, Interval: 20 * time.Millisecond,
+			LockPoll: 50 * time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+			Tick: func(context.Context) error { mu.Lock(); ticks[name]++; mu.Unlock(); return nil }}
+	}
+	count := func() (a, b int) { mu.Lock(); defer mu.Unlock(); return ticks["a"], ticks["b"] }
+	stopA := pgtest.Background(t, periodic("a").Run)
+	pgtest.Eventually(t, func() (bool, string) { a, _ := count(); return a > 0, "a never ticked" })
+	stopB := pgtest.Background(t, periodic("b").Run)
+	time.Sleep(300 * time.Millisecond)
+	if _, b := count(); b != 0 {
+		t.Fatalf("the instance without the lock ticked %d times", b)
+	}
+	stopA()
+	pgtest.Eventually(t, func() (bool, string) { _, b := count(); return b > 0, "b never took over" })
+	stopB()
+}

@@ -2,9 +2,16 @@
 // sessions with their rotating API keys and refresh tokens.
 //
 // Rules:
-//   - An account is registered once, on the free plan, by its first sign-in.
-//   - A plan is one of the tiers below; changing to the current plan changes nothing.
-//   - A sign-in starts a session: one API key valid KeyTTL and one refresh token valid RefreshTTL.
+//   - An account is registered once, by its first sign-in: on the free plan, or with a trial
+//     length on TrialTier until then (account.trial_started.v1).
+//   - A plan is one of the tiers below; changing to the current plan changes nothing, except
+//     that any plan change during a trial ends the trial: the plan set stays.
+//   - A trial that is due ends once: account.trial_ended.v1, then the move to free.
+//   - A sign-in starts a session: one API key valid for the idle window (DefaultKeyIdleTTL) and
+//     one refresh token valid at least RefreshTTL and never less than the key.
+//   - A use of the current key renews the session (Extend) when its expiry is more than
+//     RenewStep behind use+idle window: at most one event a day, never for a revoked, expired or
+//     rotated-away key. The refresh token's expiry follows.
 //   - Refreshing with a session's current refresh token rotates both: the old key and the old
 //     refresh token stop working at once.
 //   - Presenting a refresh token that was already rotated away means two parties hold it (one of
@@ -24,11 +31,19 @@ import (
 	"github.com/litehost/litehost/events"
 )
 
-// Lifetimes of the credentials of a session (DESIGN §6, §12).
+// Lifetimes of the credentials of a session (DESIGN §6, §12, spec §4.2 [S4]). A key lives the
+// idle window (LITEHOST_KEY_IDLE_TTL, DefaultKeyIdleTTL) from its issue or its last renewal; a
+// refresh token lives at least RefreshTTL and never less than the key it came with.
 const (
-	KeyTTL     = 7 * 24 * time.Hour
-	RefreshTTL = 30 * 24 * time.Hour
+	DefaultKeyIdleTTL = 90 * 24 * time.Hour
+	RefreshTTL        = 30 * 24 * time.Hour
+	// RenewStep is how far behind "now + idle window" a key's expiry may fall before a use
+	// renews it: the bound of one renewal event per session and day.
+	RenewStep = 24 * time.Hour
 )
+
+// TrialTier is the plan a trial gives (spec §2.1 [S4]: a 7-day Pro trial).
+const TrialTier = TierPro
 
 // Rule errors.
 const (
@@ -55,6 +70,12 @@ type Session struct {
 	StartedAt      time.Time
 }
 
+// Trial is an account's running trial; zero when it has none.
+type Trial struct {
+	Plan   string
+	EndsAt time.Time
+}
+
 // State is an account as its events leave it.
 type State struct {
 	Registered bool
@@ -63,6 +84,7 @@ type State struct {
 	Phone      string
 	Plan       string
 	Limits     events.PlanLimits
+	Trial      Trial
 	Sessions   map[string]Session
 }
 
@@ -85,6 +107,18 @@ func Evolve(s State, e events.Event) State {
 		s.Plan, s.Limits = e.Plan, e.Limits
 	case events.PlanChanged:
 		s.Plan, s.Limits = e.Plan, e.Limits
+	case events.TrialStarted:
+		s.Trial = Trial{Plan: e.Plan, EndsAt: e.EndsAt}
+	case events.TrialEnded:
+		s.Trial = Trial{}
+	case events.SessionExtended:
+		ss, ok := s.Sessions[e.SessionID]
+		if !ok || ss.KeyID != e.KeyID {
+			return s
+		}
+		ss.ExpiresAt, ss.RefreshExpiresAt = e.ExpiresAt, e.RefreshExpiresAt
+		s.Sessions = maps.Clone(s.Sessions)
+		s.Sessions[e.SessionID] = ss
 	case events.SessionStartedV2:
 		s.Sessions = maps.Clone(s.Sessions)
 		if s.Sessions == nil {
@@ -116,9 +150,10 @@ func Evolve(s State, e events.Event) State {
 	return s
 }
 
-// Register creates the account on the free plan; an account that exists is left as it is.
-// Exactly one of email and phone is expected, already normalized.
-func Register(s State, accountID, email, phone string, now time.Time) ([]events.Event, error) {
+// Register creates the account: on the free plan, or, when trial is positive, on TrialTier with
+// a trial that ends trial from now. An account that exists is left as it is. Exactly one of
+// email and phone is expected, already normalized.
+func Register(s State, accountID, email, phone string, trial time.Duration, now time.Time) ([]events.Event, error) {
 	if s.Registered {
 		return nil, nil
 	}
@@ -132,14 +167,77 @@ func Register(s State, accountID, email, phone string, now time.Time) ([]events.
 	if len(bad) > 0 {
 		return nil, bad
 	}
-	limits, _ := Limits(TierFree)
-	return []events.Event{events.AccountRegistered{
-		AccountID: accountID, Email: email, Phone: phone, Plan: TierFree, Limits: limits, At: now.UTC(),
+	now = now.UTC()
+	tier := TierFree
+	if trial > 0 {
+		tier = TrialTier
+	}
+	limits, _ := Limits(tier)
+	out := []events.Event{events.AccountRegistered{
+		AccountID: accountID, Email: email, Phone: phone, Plan: tier, Limits: limits, At: now,
+	}}
+	if trial > 0 {
+		out = append(out, events.TrialStarted{AccountID: accountID, Plan: tier, EndsAt: now.Add(trial), At: now})
+	}
+	return out, nil
+}
+
+// EndTrial ends the account's trial once it is due (now at or after its end): the trial ends and
+// the account moves to the free plan. No trial, or one not due yet, changes nothing.
+func EndTrial(s State, now time.Time) ([]events.Event, error) {
+	now = now.UTC()
+	if !s.Registered || s.Trial.EndsAt.IsZero() || now.Before(s.Trial.EndsAt) {
+		return nil, nil
+	}
+	out := []events.Event{events.TrialEnded{AccountID: s.ID, Reason: events.TrialEndReasonExpired, At: now}}
+	if s.Plan != TierFree {
+		limits, _ := Limits(TierFree)
+		out = append(out, events.PlanChanged{AccountID: s.ID, Plan: TierFree, PreviousPlan: s.Plan, Limits: limits, At: now})
+	}
+	return out, nil
+}
+
+// keyLifetimes returns the expiries of a key and refresh token issued or renewed at now.
+func keyLifetimes(idle time.Duration, now time.Time) (key, refresh time.Time) {
+	if idle <= 0 {
+		idle = DefaultKeyIdleTTL
+	}
+	return now.Add(idle), now.Add(max(idle, RefreshTTL))
+}
+
+// Extend renews the session whose current key is keyID after a use at now: the key then expires
+// idle after now, and the refresh token no earlier. It decides nothing when the key's expiry is
+// within RenewStep of that already (renewed today), or when the session is revoked, the key was
+// rotated away, or the key has expired: an expired key is never brought back.
+func Extend(s State, sessionID, keyID string, idle time.Duration, now time.Time) ([]events.Event, error) {
+	now = now.UTC()
+	ss, ok := s.Sessions[sessionID]
+	switch {
+	case !s.Registered, !ok:
+		return nil, ErrSessionNotFound
+	case ss.Revoked, ss.KeyID != keyID, !now.Before(ss.ExpiresAt):
+		return nil, nil
+	}
+	key, refresh := keyLifetimes(idle, now)
+	if key.Sub(ss.ExpiresAt) <= RenewStep {
+		return nil, nil
+	}
+	refresh = later(refresh, ss.RefreshExpiresAt)
+	return []events.Event{events.SessionExtended{
+		AccountID: s.ID, SessionID: ss.ID, KeyID: keyID, ExpiresAt: key, RefreshExpiresAt: refresh, At: now,
 	}}, nil
 }
 
-// StartSession opens a new session whose key and refresh token have the given IDs.
-func StartSession(s State, sessionID, keyID, refreshID string, now time.Time) ([]events.Event, error) {
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// StartSession opens a new session whose key and refresh token have the given IDs; the key lives
+// idle (DefaultKeyIdleTTL when not positive) unless renewed.
+func StartSession(s State, sessionID, keyID, refreshID string, idle time.Duration, now time.Time) ([]events.Event, error) {
 	if !s.Registered {
 		return nil, ErrNotRegistered
 	}
@@ -147,16 +245,17 @@ func StartSession(s State, sessionID, keyID, refreshID string, now time.Time) ([
 		return nil, nil // the same session started again: already done
 	}
 	now = now.UTC()
+	key, refresh := keyLifetimes(idle, now)
 	return []events.Event{events.SessionStartedV2{
-		AccountID: s.ID, SessionID: sessionID, KeyID: keyID, ExpiresAt: now.Add(KeyTTL),
-		RefreshTokenID: refreshID, RefreshExpiresAt: now.Add(RefreshTTL), At: now,
+		AccountID: s.ID, SessionID: sessionID, KeyID: keyID, ExpiresAt: key,
+		RefreshTokenID: refreshID, RefreshExpiresAt: refresh, At: now,
 	}}, nil
 }
 
 // Refresh rotates the session whose current refresh token has the ID refreshID. A refresh
 // token that was rotated away before revokes its session: the decision is then that one
 // SessionRevoked event, and callers report ErrRefreshReused once it is stored.
-func Refresh(s State, refreshID, newKeyID, newRefreshID string, now time.Time) ([]events.Event, error) {
+func Refresh(s State, refreshID, newKeyID, newRefreshID string, idle time.Duration, now time.Time) ([]events.Event, error) {
 	now = now.UTC()
 	ss, current, ok := s.sessionByRefresh(refreshID)
 	switch {
@@ -169,11 +268,12 @@ func Refresh(s State, refreshID, newKeyID, newRefreshID string, now time.Time) (
 	case !now.Before(ss.RefreshExpiresAt):
 		return nil, ErrRefreshExpired
 	}
+	key, refresh := keyLifetimes(idle, now)
 	return []events.Event{events.SessionRefreshedV2{
 		AccountID: s.ID, SessionID: ss.ID,
 		PreviousKeyID: ss.KeyID, PreviousRefreshTokenID: ss.RefreshID,
-		KeyID: newKeyID, ExpiresAt: now.Add(KeyTTL),
-		RefreshTokenID: newRefreshID, RefreshExpiresAt: now.Add(RefreshTTL), At: now,
+		KeyID: newKeyID, ExpiresAt: key,
+		RefreshTokenID: newRefreshID, RefreshExpiresAt: refresh, At: now,
 	}}, nil
 }
 
@@ -238,7 +338,9 @@ func Revoke(s State, sessionID, reason string, now time.Time) ([]events.Event, e
 	return []events.Event{events.SessionRevoked{AccountID: s.ID, SessionID: sessionID, Reason: reason, At: now.UTC()}}, nil
 }
 
-// ChangePlan moves the account to tier with that tier's current limits.
+// ChangePlan moves the account to tier with that tier's current limits. During a trial it ends
+// the trial first, even when tier is the trial's own plan: what an operator set is not undone
+// when the trial would have ended.
 func ChangePlan(s State, tier string, now time.Time) ([]events.Event, error) {
 	limits, ok := Limits(tier)
 	switch {
@@ -246,10 +348,14 @@ func ChangePlan(s State, tier string, now time.Time) ([]events.Event, error) {
 		return nil, domain.Invalid{"tier": "unknown tier; one of " + tierList()}
 	case !s.Registered:
 		return nil, ErrNotRegistered
-	case s.Plan == tier:
-		return nil, nil
 	}
-	return []events.Event{events.PlanChanged{
-		AccountID: s.ID, Plan: tier, PreviousPlan: s.Plan, Limits: limits, At: now.UTC(),
-	}}, nil
+	now = now.UTC()
+	var out []events.Event
+	if !s.Trial.EndsAt.IsZero() {
+		out = append(out, events.TrialEnded{AccountID: s.ID, Reason: events.TrialEndReasonPlanSet, At: now})
+	}
+	if s.Plan != tier {
+		out = append(out, events.PlanChanged{AccountID: s.ID, Plan: tier, PreviousPlan: s.Plan, Limits: limits, At: now})
+	}
+	return out, nil
 }

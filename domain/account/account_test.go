@@ -19,13 +19,13 @@ var (
 )
 
 func started(sid, key, refresh string, at time.Time) events.SessionStartedV2 {
-	return events.SessionStartedV2{AccountID: "a1", SessionID: sid, KeyID: key, ExpiresAt: at.Add(7 * 24 * time.Hour),
-		RefreshTokenID: refresh, RefreshExpiresAt: at.Add(30 * 24 * time.Hour), At: at}
+	return events.SessionStartedV2{AccountID: "a1", SessionID: sid, KeyID: key, ExpiresAt: at.Add(account.DefaultKeyIdleTTL),
+		RefreshTokenID: refresh, RefreshExpiresAt: at.Add(account.DefaultKeyIdleTTL), At: at}
 }
 
 func refreshed(sid, oldKey, oldRefresh, key, refresh string, at time.Time) events.SessionRefreshedV2 {
 	return events.SessionRefreshedV2{AccountID: "a1", SessionID: sid, PreviousKeyID: oldKey, PreviousRefreshTokenID: oldRefresh,
-		KeyID: key, ExpiresAt: at.Add(7 * 24 * time.Hour), RefreshTokenID: refresh, RefreshExpiresAt: at.Add(30 * 24 * time.Hour), At: at}
+		KeyID: key, ExpiresAt: at.Add(account.DefaultKeyIdleTTL), RefreshTokenID: refresh, RefreshExpiresAt: at.Add(account.DefaultKeyIdleTTL), At: at}
 }
 
 // startedV1 is a sign-in of the first release, whose credentials were retired with their format.
@@ -54,7 +54,7 @@ func TestRegister(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := account.Register(account.Replay(tt.given), "a1", tt.email, tt.phone, t0)
+			got, err := account.Register(account.Replay(tt.given), "a1", tt.email, tt.phone, 0, t0)
 			checkErr(t, err, tt.wantErr)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
@@ -77,7 +77,7 @@ func TestStartSession(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := account.StartSession(account.Replay(tt.given), "s1", "k1", "r1", t0)
+			got, err := account.StartSession(account.Replay(tt.given), "s1", "k1", "r1", 0, t0)
 			checkErr(t, err, tt.wantErr)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
@@ -110,16 +110,16 @@ func TestRefresh(t *testing.T) {
 		{"unknown token", []events.Event{reg, started("s1", "k1", "r1", t0)}, "rX", t1, nil, account.ErrRefreshInvalid},
 		{"empty token", []events.Event{reg, started("s1", "k1", "r1", t0)}, "", t1, nil, account.ErrRefreshInvalid},
 		{"no account", nil, "r1", t1, nil, account.ErrRefreshInvalid},
-		{"expired at the instant", []events.Event{reg, started("s1", "k1", "r1", t0)}, "r1", t0.Add(account.RefreshTTL), nil, account.ErrRefreshExpired},
-		{"just before expiry", []events.Event{reg, started("s1", "k1", "r1", t0)}, "r1", t0.Add(account.RefreshTTL - time.Millisecond),
-			[]events.Event{refreshed("s1", "k1", "r1", "k9", "r9", t0.Add(account.RefreshTTL-time.Millisecond))}, nil},
+		{"expired at the instant", []events.Event{reg, started("s1", "k1", "r1", t0)}, "r1", t0.Add(account.DefaultKeyIdleTTL), nil, account.ErrRefreshExpired},
+		{"just before expiry", []events.Event{reg, started("s1", "k1", "r1", t0)}, "r1", t0.Add(account.DefaultKeyIdleTTL - time.Millisecond),
+			[]events.Event{refreshed("s1", "k1", "r1", "k9", "r9", t0.Add(account.DefaultKeyIdleTTL-time.Millisecond))}, nil},
 		{"other session untouched", []events.Event{reg, started("s0", "k0", "r0", t0), started("s1", "k1", "r1", t0)}, "r1", t1,
 			[]events.Event{refreshed("s1", "k1", "r1", "k9", "r9", t1)}, nil},
 		{"a first-release session is no session", []events.Event{reg, startedV1("s1", t0)}, "h2", t1, nil, account.ErrRefreshInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := account.Refresh(account.Replay(tt.given), tt.token, "k9", "r9", tt.now)
+			got, err := account.Refresh(account.Replay(tt.given), tt.token, "k9", "r9", 0, tt.now)
 			checkErr(t, err, tt.wantErr)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
@@ -147,7 +147,7 @@ func TestRefreshAgain(t *testing.T) {
 		{"rotated again since: reuse even when confirmed", append(rotated[:3:3], refreshed("s1", "k2", "r2", "k3", "r3", t1)), true, t2,
 			[]events.Event{revoked("s1", events.RevokeReasonRefreshReuse, t2)}, nil},
 		{"session revoked since", append(rotated[:3:3], revoked("s1", events.RevokeReasonClient, t1)), true, t2, nil, account.ErrRefreshInvalid},
-		{"new token expired", rotated, true, t1.Add(account.RefreshTTL), nil, account.ErrRefreshExpired},
+		{"new token expired", rotated, true, t1.Add(account.DefaultKeyIdleTTL), nil, account.ErrRefreshExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,5 +268,83 @@ func checkErr(t *testing.T, err, want error) {
 	}
 	if !errors.Is(err, want) {
 		t.Fatalf("err = %v, want %v", err, want)
+	}
+}
+
+func TestExtend(t *testing.T) {
+	const day = 24 * time.Hour
+	idle := account.DefaultKeyIdleTTL
+	live := []events.Event{reg, started("s1", "k1", "r1", t0)}
+	ext := func(at time.Time) events.SessionExtended {
+		return events.SessionExtended{AccountID: "a1", SessionID: "s1", KeyID: "k1", ExpiresAt: at.Add(idle), RefreshExpiresAt: at.Add(idle), At: at}
+	}
+	tests := []struct {
+		name    string
+		given   []events.Event
+		key     string
+		now     time.Time
+		want    []events.Event
+		wantErr error
+	}{
+		{"same day: nothing", live, "k1", t0.Add(23 * time.Hour), nil, nil},
+		{"a day behind: nothing", live, "k1", t0.Add(day), nil, nil},
+		{"more than a day behind", live, "k1", t0.Add(30 * day), []events.Event{ext(t0.Add(30 * day))}, nil},
+		{"renewed today: nothing", append(live, ext(t0.Add(30*day))), "k1", t0.Add(30*day + 12*time.Hour), nil, nil},
+		{"expired: never", live, "k1", t0.Add(idle), nil, nil},
+		{"revoked: never", append(live, revoked("s1", events.RevokeReasonClient, t0)), "k1", t0.Add(30 * day), nil, nil},
+		{"rotated-away key: never", append(live, refreshed("s1", "k1", "r1", "k2", "r2", t0)), "k1", t0.Add(30 * day), nil, nil},
+		{"unknown session", []events.Event{reg}, "k1", t0.Add(30 * day), nil, account.ErrSessionNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := account.Extend(account.Replay(tt.given), "s1", tt.key, idle, tt.now)
+			checkErr(t, err, tt.wantErr)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The renewal is folded into the session: its key expires later.
+	s := account.Replay(append(live, ext(t0.Add(30*day))))
+	if got := s.Sessions["s1"].ExpiresAt; !got.Equal(t0.Add(30*day + idle)) {
+		t.Errorf("expiry after renewal = %s", got)
+	}
+}
+
+func TestTrial(t *testing.T) {
+	const week = 7 * 24 * time.Hour
+	pro, _ := account.Limits(account.TierPro)
+	regPro := events.AccountRegistered{AccountID: "a1", Email: "you@example.com", Plan: "pro", Limits: pro, At: t0}
+	trial := events.TrialStarted{AccountID: "a1", Plan: "pro", EndsAt: t0.Add(week), At: t0}
+
+	got, err := account.Register(account.State{}, "a1", "you@example.com", "", week, t0)
+	checkErr(t, err, nil)
+	if diff := cmp.Diff([]events.Event{regPro, trial}, got); diff != "" {
+		t.Errorf("register with a trial (-want +got):\n%s", diff)
+	}
+	inTrial := account.Replay([]events.Event{regPro, trial})
+	if evs, _ := account.EndTrial(inTrial, t0.Add(week-time.Millisecond)); evs != nil {
+		t.Errorf("ended before its end: %v", evs)
+	}
+	end := t0.Add(week)
+	want := []events.Event{
+		events.TrialEnded{AccountID: "a1", Reason: events.TrialEndReasonExpired, At: end},
+		events.PlanChanged{AccountID: "a1", Plan: "free", PreviousPlan: "pro", Limits: free, At: end},
+	}
+	got, _ = account.EndTrial(inTrial, end)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("trial end (-want +got):\n%s", diff)
+	}
+	if evs, _ := account.EndTrial(account.Replay(append([]events.Event{regPro, trial}, got...)), end.Add(time.Hour)); evs != nil {
+		t.Errorf("ended twice: %v", evs)
+	}
+	// An operator's plan during the trial ends it, even the trial's own plan, and stays.
+	got, _ = account.ChangePlan(inTrial, "pro", t0)
+	if diff := cmp.Diff([]events.Event{events.TrialEnded{AccountID: "a1", Reason: events.TrialEndReasonPlanSet, At: t0}}, got); diff != "" {
+		t.Errorf("set-plan pro during trial (-want +got):\n%s", diff)
+	}
+	after := account.Replay(append([]events.Event{regPro, trial}, got...))
+	if evs, _ := account.EndTrial(after, end); evs != nil {
+		t.Errorf("trial ended after set-plan: %v", evs)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"google.golang.org/grpc"
 )
@@ -60,9 +62,9 @@ type Server struct {
 	closed  bool
 }
 
-// Start listens on a loopback port and serves the Streams service until Close. The ServerFeatures
-// and Gossip services are left unregistered: the v4 client treats Unimplemented as an old server
-// and, for a single-node connection string, never asks for gossip.
+// Start listens on a loopback port and serves the Streams, ServerFeatures and Gossip services until
+// Close. ServerFeatures reports ServerVersion; Gossip reports the emulator as the leader of a
+// one-node cluster, so discover and gossip-seed connection strings reach it too.
 func Start(ctx context.Context, opts ...Option) (*Server, error) {
 	cfg := config{addr: "127.0.0.1:0", maxAppendSize: DefaultMaxAppendSize, now: time.Now}
 	for _, o := range opts {
@@ -85,7 +87,14 @@ func Start(ctx context.Context, opts ...Option) (*Server, error) {
 		changed: make(chan struct{}),
 		kick:    make(chan struct{}),
 	}
+	members, err := newCluster(lis.Addr().String(), func() int64 { return cfg.now().UnixNano() / 100 })
+	if err != nil {
+		_ = lis.Close()
+		return nil, err
+	}
 	streams.RegisterStreamsServer(s.grpc, s)
+	serverfeatures.RegisterServerFeaturesServer(s.grpc, features{})
+	gossip.RegisterGossipServer(s.grpc, members)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

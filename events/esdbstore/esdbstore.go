@@ -29,13 +29,13 @@ func New(client *esdb.Client, logger *slog.Logger) *Store {
 	return &Store{client: client, logger: logger}
 }
 
-// Dial parses an esdb:// connection string and returns a client for it, its log routed to
-// logger. The client connects lazily, on its first call.
+// Dial parses a connection string (see ParseConnectionString: one node, discover, or gossip seeds)
+// and returns a client for it, its log routed to logger. The client connects lazily, on its first
+// call, and then finds the node its nodePreference asks for through gossip.
 func Dial(url string, logger *slog.Logger) (*esdb.Client, error) {
-	cfg, err := esdb.ParseConnectionString(url)
+	cfg, err := ParseConnectionString(url)
 	if err != nil {
-		// The error may quote the URL, and the URL may hold credentials: keep it out.
-		return nil, errors.New("esdb connection string: invalid")
+		return nil, err
 	}
 	cfg.Logger = clientLog(logger)
 	c, err := esdb.NewClient(cfg)

@@ -237,8 +237,8 @@ func TestMigrateIdempotent(t *testing.T) {
 	if err := pool.QueryRow(t.Context(), `SELECT max(version_id) FROM pgstore_goose_version`).Scan(&version); err != nil {
 		t.Fatalf("read migration version: %v", err)
 	}
-	if version != 1 {
-		t.Errorf("migration version = %d, want 1", version)
+	if version != 2 {
+		t.Errorf("migration version = %d, want 2", version)
 	}
 	if recs, err := s.ReadStream(t.Context(), "m-1", 0, 10); err != nil || len(recs) != 1 {
 		t.Errorf("after migrating again: %d events, %v; want the 1 kept", len(recs), err)

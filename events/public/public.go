@@ -103,6 +103,12 @@ func Project(ev events.Event) (any, bool) {
 		return SessionStarted{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
 	case events.SessionRefreshedV2:
 		return SessionRefreshed{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, RefreshExpiresAt: e.RefreshExpiresAt, At: e.At}, true
+	case events.SessionExtended:
+		return SessionExtended{AccountID: e.AccountID, ExpiresAt: e.ExpiresAt, At: e.At}, true
+	case events.TrialStarted:
+		return TrialStarted{AccountID: e.AccountID, Plan: e.Plan, EndsAt: e.EndsAt, At: e.At}, true
+	case events.TrialEnded:
+		return TrialEnded{AccountID: e.AccountID, Reason: e.Reason, At: e.At}, true
 	case events.SessionRevoked:
 		return SessionRevoked{AccountID: e.AccountID, Reason: e.Reason, At: e.At}, true
 	case events.ProjectCreated:

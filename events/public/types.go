@@ -42,6 +42,30 @@ type SessionRefreshed struct {
 	At               time.Time `json:"at"`
 }
 
+// SessionExtended is the public account.session_extended.v1: a session in use was renewed; its
+// key now expires at ExpiresAt. Session and key identifiers stay inside.
+type SessionExtended struct {
+	AccountID string    `json:"accountId"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	At        time.Time `json:"at"`
+}
+
+// TrialStarted is the public account.trial_started.v1: a new account is on Plan until EndsAt.
+type TrialStarted struct {
+	AccountID string    `json:"accountId"`
+	Plan      string    `json:"plan"`
+	EndsAt    time.Time `json:"endsAt"`
+	At        time.Time `json:"at"`
+}
+
+// TrialEnded is the public account.trial_ended.v1: the trial is over ("expired", then a plan
+// change to free follows, or "plan_set" by an operator).
+type TrialEnded struct {
+	AccountID string    `json:"accountId"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+}
+
 // SessionRevoked is the public account.session_revoked.v1: a session ended for good.
 type SessionRevoked struct {
 	AccountID string    `json:"accountId"`

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/litehost/litehost/events"
@@ -130,14 +131,70 @@ func (c *Connector) add(t tool) error {
 		Annotations: &mcp.ToolAnnotations{Title: t.title, ReadOnlyHint: t.readOnly, DestructiveHint: &destructive,
 			IdempotentHint: t.readOnly || t.method == http.MethodDelete},
 	}
+	inSchema, err := resolve(in)
+	if err != nil {
+		return fmt.Errorf("input schema: %w", err)
+	}
+	outSchema, err := resolve(out)
+	if err != nil {
+		return fmt.Errorf("output schema: %w", err)
+	}
 	c.tools[t.name] = t
-	mcp.AddTool(c.server, mt, func(ctx context.Context, req *mcp.CallToolRequest, args map[string]any) (*mcp.CallToolResult, any, error) {
-		if t.name == "whoami" {
-			return c.whoami(ctx, req)
+	// The untyped AddTool: the connector validates arguments itself, so that a wrong argument is
+	// a tool error with a code and nextStep like every other failure, not the SDK's bare text.
+	c.server.AddTool(mt, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		args := map[string]any{}
+		if raw := req.Params.Arguments; len(raw) > 0 && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &args); err != nil {
+				return toolError(http.StatusBadRequest, map[string]any{"code": "INVALID_JSON",
+					"error": "arguments must be a JSON object", "nextStep": "Send the arguments as a JSON object."}), nil
+			}
 		}
-		return c.call(ctx, req, t, args)
+		if err := inSchema.Validate(args); err != nil {
+			return toolError(http.StatusUnprocessableEntity, map[string]any{"code": "VALIDATION_FAILED",
+				"error": "The arguments do not match the tool's input schema.", "fields": map[string]any{"arguments": err.Error()},
+				"nextStep": "Fix the arguments as the input schema of " + t.name + " says and call again."}), nil
+		}
+		var (
+			res *mcp.CallToolResult
+			got any
+		)
+		if t.name == "whoami" {
+			res, got, err = c.whoami(ctx, req)
+		} else {
+			res, got, err = c.call(ctx, req, t, args)
+		}
+		if err != nil || res != nil {
+			return res, err
+		}
+		raw, err := json.Marshal(got)
+		if err != nil {
+			return nil, fmt.Errorf("encode output: %w", err)
+		}
+		var generic any
+		_ = json.Unmarshal(raw, &generic)
+		if err := outSchema.Validate(generic); err != nil {
+			// The API answered what its contract does not say: a bug of ours, not the caller's.
+			c.cfg.Logger.Error("tool output breaks its schema", "tool", t.name, "error", err)
+			return toolError(http.StatusInternalServerError, map[string]any{"code": "SERVER_ERROR",
+				"error": "Something went wrong on our side.", "nextStep": "Retry the call; if it keeps failing, try again later."}), nil
+		}
+		return &mcp.CallToolResult{StructuredContent: json.RawMessage(raw), Content: []mcp.Content{&mcp.TextContent{Text: string(raw)}}}, nil
 	})
 	return nil
+}
+
+// resolve compiles a schema value for validation.
+func resolve(schema map[string]any) (*jsonschema.Resolved, error) {
+	b, err := json.Marshal(schema)
+	if err != nil {
+		return nil, err
+	}
+	var s jsonschema.Schema
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	return s.Resolve(&jsonschema.ResolveOptions{ValidateDefaults: true})
 }
 
 // schemas builds t's input and output schemas from its operation in the contract.

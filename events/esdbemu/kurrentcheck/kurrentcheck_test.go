@@ -137,6 +137,14 @@ func TestKurrentClientAgainstEmulator(t *testing.T) {
 		}
 	})
 
+	// After the first call the client has read ServerFeatures; 0.0.0 would mean "pre-21.10 node".
+	t.Run("server version", func(t *testing.T) {
+		v, err := c.GetServerVersion()
+		if err != nil || v.Major != 24 || v.Minor != 10 {
+			t.Errorf("server version = %+v, %v; want 24.10.x", v, err)
+		}
+	})
+
 	t.Run("idempotent resend and wrong expected version", func(t *testing.T) {
 		res, err := c.AppendToStream(ctx, stream, kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, a, b)
 		if err != nil || res.NextExpectedVersion != 1 {
