@@ -131,10 +131,11 @@ func (m *Idempotency) middleware(secret bool) gin.HandlerFunc {
 
 func (m *Idempotency) handle(c *gin.Context, key string, secret bool, route WriteRoute, body []byte) error {
 	ctx := c.Request.Context()
-	scope := "anon:" + c.ClientIP()
+	caller := "anon:" + c.ClientIP()
 	if p, ok := events.PrincipalFrom(ctx); ok {
-		scope = "account:" + p.AccountID
+		caller = "account:" + p.AccountID
 	}
+	scope := m.scopeOf(caller)
 	hash, cleanup, err := m.fingerprint(c, route, body)
 	if err != nil {
 		return err
@@ -148,7 +149,7 @@ func (m *Idempotency) handle(c *gin.Context, key string, secret bool, route Writ
 	if stored != nil && !(secret && stored.requestHash == hash && stored.status == rerunStatus) {
 		return stored.replay(c, hash)
 	}
-	id := uuid.NewSHA1(commandNamespace, []byte(scope+"\x00"+key))
+	id := uuid.NewSHA1(commandNamespace, []byte(caller+"\x00"+key))
 	if err := m.sameCommand(ctx, scope, key, id, hash); err != nil {
 		if !errors.Is(err, ErrIdempotencyKeyReused) {
 			// Not decided: free the key so a retry is not held off as in flight.
@@ -222,6 +223,15 @@ func (m *Idempotency) sameCommand(ctx context.Context, scope, key string, id uui
 	// The row claimed for this request must not stand: it would refuse the first request's retry.
 	m.release(ctx, scope, key)
 	return ErrIdempotencyKeyReused
+}
+
+// scopeOf is how the idempotency table names a caller: a keyed hash, because an anonymous
+// caller is its client address, which the table has no need to hold.
+func (m *Idempotency) scopeOf(caller string) string {
+	if m.keys == nil {
+		return caller
+	}
+	return m.keys.Hash(secret.PurposeIdempotent, caller)
 }
 
 // release deletes the row claimed for a request that is not going to run.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/litehost/litehost/events/secret"
 )
 
 // Limiter counts requests per bucket in fixed windows stored in PostgreSQL, so a limit holds across
@@ -13,10 +15,27 @@ import (
 // the read and the write, and two instances can never both take the last slot.
 type Limiter struct {
 	pool *pgxpool.Pool
+	keys *secret.Keyring
 }
 
 // NewLimiter returns a Limiter over the rate_limits table of pool (created by Migrate).
 func NewLimiter(pool *pgxpool.Pool) *Limiter { return &Limiter{pool: pool} }
+
+// WithKeys returns l storing each bucket under its keyed hash. Bucket names hold client
+// addresses and site IDs; the table needs only to tell buckets apart, not to name whom they count.
+func (l *Limiter) WithKeys(keys *secret.Keyring) *Limiter {
+	out := *l
+	out.keys = keys
+	return &out
+}
+
+// row is the stored name of bucket.
+func (l *Limiter) row(bucket string) string {
+	if l.keys == nil {
+		return bucket
+	}
+	return l.keys.Hash(secret.PurposeRateBucket, bucket)
+}
 
 // Decision is the outcome of one Take.
 type Decision struct {
@@ -54,7 +73,7 @@ func (l *Limiter) Take(ctx context.Context, bucket string, limit int, window tim
 		start time.Time
 		count int
 	)
-	if err := l.pool.QueryRow(ctx, takeSQL, bucket, now, window.Microseconds()).Scan(&start, &count); err != nil {
+	if err := l.pool.QueryRow(ctx, takeSQL, l.row(bucket), now, window.Microseconds()).Scan(&start, &count); err != nil {
 		return Decision{}, fmt.Errorf("rate limit %s: %w", bucket, err)
 	}
 	d := Decision{Allowed: count <= limit, Limit: limit, Remaining: max(limit-count, 0), Reset: start.Add(window)}
@@ -72,7 +91,7 @@ const refundSQL = `UPDATE rate_limits SET count = count - 1 WHERE bucket = $1 AN
 // limits that count only failures: take before the work so concurrent requests cannot overshoot
 // the limit, refund when the work succeeded.
 func (l *Limiter) Refund(ctx context.Context, bucket string, d Decision, window time.Duration) error {
-	if _, err := l.pool.Exec(ctx, refundSQL, bucket, d.Reset.Add(-window)); err != nil {
+	if _, err := l.pool.Exec(ctx, refundSQL, l.row(bucket), d.Reset.Add(-window)); err != nil {
 		return fmt.Errorf("rate limit %s: refund: %w", bucket, err)
 	}
 	return nil

@@ -80,7 +80,7 @@ func (f *FailedAttempts) Reserve(ctx context.Context, bucket string, now time.Ti
 
 // Refund gives back an attempt that was not a failure (a right password, or one never checked).
 func (f *FailedAttempts) Refund(ctx context.Context, bucket string) error {
-	_, err := f.limiter.pool.Exec(ctx, `UPDATE rate_limits SET count = count - 1 WHERE bucket = $1 AND count > 0`, bucket)
+	_, err := f.limiter.pool.Exec(ctx, `UPDATE rate_limits SET count = count - 1 WHERE bucket = $1 AND count > 0`, f.limiter.row(bucket))
 	if err != nil {
 		return fmt.Errorf("refund attempt %s: %w", bucket, err)
 	}

@@ -45,6 +45,8 @@ type app struct {
 	store   events.Store
 	head    headReader
 	keyring *secret.Keyring
+	// limiter counts every per-client and per-identifier limit, its buckets keyed by the secret.
+	limiter *commands.Limiter
 	runner  *projections.Runner
 	mailer  *mailer.Mailer
 	// forward is the NATS forwarder's process (nil without LITEHOST_NATS_URL); built once with
@@ -103,6 +105,7 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 	}
 	a.pool = pool
 	a.closers = append(a.closers, pool.Close)
+	a.limiter = commands.NewLimiter(pool).WithKeys(kr)
 
 	switch cfg.EventStore {
 	case "postgres":
@@ -155,7 +158,7 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger, now func() ti
 		WithPasswords(readapi.SitePasswords{
 			Keyring:  a.keyring,
 			Slots:    cfg.SitePasswordSlots,
-			Attempts: commands.NewFailedAttempts(commands.NewLimiter(pool), cfg.SitePasswordFailures, sitePasswordWindow),
+			Attempts: commands.NewFailedAttempts(a.limiter, cfg.SitePasswordFailures, sitePasswordWindow),
 			Rehash:   a.projects,
 			ClientIP: parseTrustedProxies(cfg.TrustedProxies).clientIP,
 			OnHash:   a.siteHashes.add,
@@ -239,7 +242,7 @@ func (a *app) processManagers() []func(context.Context) error {
 // housekeeping drops rate-limit windows and idempotent answers that can no longer matter. Every
 // instance may run it; the deletes are idempotent.
 func (a *app) housekeeping(ctx context.Context) error {
-	limiter := commands.NewLimiter(a.pool)
+	limiter := a.limiter
 	idem := commands.NewIdempotency(a.pool, a.keyring, "", a.logger, a.now, nil)
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()

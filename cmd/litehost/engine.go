@@ -122,7 +122,7 @@ func (a *app) engine() *gin.Engine {
 		WithKeyIdleTTL(a.cfg.KeyIdleTTL).WithTrial(a.cfg.Trial)
 	// Keys renew in use: a use more than a day after the last renewal appends one event.
 	auth.WithRenewal(accounts, accounts.KeyIdleTTL(), a.logger.With("component", "auth"))
-	otp := commands.NewOTP(a.store, a.keyring, commands.NewLimiter(a.pool), accounts, a.runner, commands.OTPConfig{
+	otp := commands.NewOTP(a.store, a.keyring, a.limiter, accounts, a.runner, commands.OTPConfig{
 		Channels:     a.cfg.OTPChannels,
 		SMSCountries: a.cfg.smsCountries(),
 		AutoCreate:   a.cfg.OTPAutoCreate,
@@ -137,7 +137,7 @@ func (a *app) engine() *gin.Engine {
 	// Project writes: the key (when sent) is checked before the idempotency key is scoped to
 	// it; routes that need an account then only check that one was found.
 	writes := v1.Group("", auth.Optional(), idem.Middleware())
-	commands.NewProjectRoutes(a.projects, recv, commands.NewLimiter(a.pool), a.runner, a.siteURL, a.claimURL).
+	commands.NewProjectRoutes(a.projects, recv, a.limiter, a.runner, a.siteURL, a.claimURL).
 		Register(writes, requirePrincipal)
 	// The browser page of claimUrl: HTML, no key, the same OTP handlers and claim command.
 	a.claimPage(otp, accounts).Register(e)

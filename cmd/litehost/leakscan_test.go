@@ -208,6 +208,13 @@ func TestNoSecretLeaksAfterJourney(t *testing.T) {
 			}
 		}
 	}
+	// No table keeps the client's address: limits count by a keyed bucket name, metadata keeps
+	// the network only.
+	for where, text := range sources {
+		if strings.HasPrefix(where, "table ") && strings.Contains(text, "127.0.0.1") {
+			t.Errorf("%s holds the client address 127.0.0.1", where)
+		}
+	}
 	// Personal addresses never leave the service: the feeds name accounts by ID.
 	for _, where := range []string{"SSE feed", "NATS feed"} {
 		for _, a := range addresses {

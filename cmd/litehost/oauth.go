@@ -18,5 +18,5 @@ func (a *app) oauthServer(otp *commands.OTP, accounts *commands.Accounts, auth *
 		Resource:     base + "/mcp",
 		EmailEnabled: len(channels) == 0 || slices.Contains(channels, commands.IdentifierEmail),
 		Now:          a.now,
-	}, a.keyring, a.webPages(), otp, accounts, auth, commands.NewLimiter(a.pool), a.runner, a.logger.With("component", "oauth"))
+	}, a.keyring, a.webPages(), otp, accounts, auth, a.limiter, a.runner, a.logger.With("component", "oauth"))
 }

@@ -30,6 +30,8 @@ const (
 	// PurposeClaimIssue derives a temporary project's claim token from its project ID, so a
 	// replayed create shows the same token and nothing about the token needs to be stored.
 	PurposeClaimIssue = "claim-token-issue"
+	// PurposeRateBucket names rate-limit buckets in their table, so it holds no client address.
+	PurposeRateBucket = "rate-bucket"
 )
 
 // MinKeyBytes is the shortest server secret accepted.
